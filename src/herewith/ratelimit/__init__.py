@@ -1,0 +1,47 @@
+"""Point-based rate limiting per organization (CONTRACT.md, "Rate limiting"; issue 4).
+
+GET/HEAD cost 1 point, DELETE 2, POST/PUT/PATCH 3; the budget per 60 s is the organization's plan
+(build 100, grow 1000) or its custom ``rate_limit_points``. The window slides exactly (see
+:mod:`herewith.ratelimit.core`). Storage is in-process by default, Redis when ``HEREWITH_REDIS_URL`` is set.
+
+Usage::
+
+    from herewith.ratelimit import RateLimiter, MemoryBackend, cost_of
+    limiter = RateLimiter(MemoryBackend())
+    decision = await limiter.hit("organization:org_1", cost_of("GET"), limit=1000)
+
+In the app, :func:`install` attaches the limiter and the header middleware, and
+:func:`enforce_rate_limit` is the dependency of the ``/v1`` router.
+"""
+
+from .core import (
+    METHOD_COSTS,
+    PLAN_POINTS,
+    Backend,
+    BackendUnavailable,
+    Decision,
+    ManualClock,
+    RateLimiter,
+    RateLimiterUnavailable,
+    budget_for,
+    cost_of,
+)
+from .memory import MemoryBackend
+from .redis_backend import RedisBackend
+from .setup import create_limiter
+
+__all__ = [
+    "METHOD_COSTS",
+    "PLAN_POINTS",
+    "Backend",
+    "BackendUnavailable",
+    "Decision",
+    "ManualClock",
+    "MemoryBackend",
+    "RateLimiter",
+    "RateLimiterUnavailable",
+    "RedisBackend",
+    "budget_for",
+    "cost_of",
+    "create_limiter",
+]
