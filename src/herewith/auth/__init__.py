@@ -1,0 +1,1 @@
+"""Organizations, API keys, the Bearer dependency and room keys (roles)."""

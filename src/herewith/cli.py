@@ -1,0 +1,155 @@
+"""The ``herewith`` command: serve, db, orgs, keys.
+
+Usage::
+
+    herewith serve --host 127.0.0.1 --port 8080
+    herewith orgs create "Acme" --plan grow
+    herewith keys create ORG_ID
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.auth import service as auth_service
+from herewith.config import Settings
+from herewith.db.engine import create_engine, create_sessionmaker
+from herewith.db.migrate import upgrade
+from herewith.errors import HerewithError
+
+app = typer.Typer(help="Herewith: self-hosted video meeting rooms with a Whereby-compatible API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+def run_in_db(fn: Callable[[AsyncSession], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Migrate, open a session, run ``fn`` in it and commit. CLI errors print and exit 1."""
+    settings = settings or Settings()
+
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            async with create_sessionmaker(engine)() as session:
+                result = await fn(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except HerewithError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default HEREWITH_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="TCP port (default HEREWITH_PORT or 8080)."),
+) -> None:
+    """Start the server: REST API under /v1, room pages, signaling. Creates a first API key on an empty database."""
+    import uvicorn
+
+    from herewith.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = Settings(**overrides)
+    first_key = run_in_db(auth_service.ensure_default_organization, settings)
+    if first_key:
+        base = f"http://{settings.host}:{settings.port}"
+        typer.echo(
+            "\nCreated the default organization. Its API key (shown once, keep it secret):\n\n"
+            f"    {first_key}\n\n"
+            "Create a meeting:\n\n"
+            f"    curl -s {base}/v1/meetings -H 'Authorization: Bearer {first_key}' \\\n"
+            "      -H 'Content-Type: application/json' \\\n"
+            "      -d '{\"endDate\": \"2099-02-18T14:23:00.000Z\", \"fields\": [\"hostRoomUrl\"]}'\n"
+        )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                proxy_headers=True, ws_max_size=64 * 1024)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+
+    async def noop(_: AsyncSession) -> None:
+        return None
+
+    run_in_db(noop)
+    typer.echo("database is up to date")
+
+
+@orgs_app.command("create")
+def orgs_create(name: str, plan: str = typer.Option("grow", help="build (100 points/min) or grow (1000).")) -> None:
+    """Create an organization and print its id."""
+
+    async def go(session: AsyncSession) -> str:
+        return (await auth_service.create_organization(session, name, plan)).id
+
+    typer.echo(run_in_db(go))
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organizations: id, plan, custom limit, name."""
+
+    async def go(session: AsyncSession) -> list[str]:
+        return [
+            f"{o.id}\t{o.plan}\t{o.rate_limit_points or '-'}\t{o.name}"
+            for o in await auth_service.list_organizations(session)
+        ]
+
+    for line in run_in_db(go):
+        typer.echo(line)
+
+
+@keys_app.command("create")
+def keys_create(organization_id: str, name: str = typer.Option("", help="A label for the key.")) -> None:
+    """Create an API key for an organization; the key is printed once and never stored."""
+
+    async def go(session: AsyncSession) -> str:
+        return (await auth_service.create_api_key(session, organization_id, name))[1]
+
+    typer.echo(run_in_db(go))
+
+
+@keys_app.command("list")
+def keys_list(organization_id: str = typer.Option(None, "--org", help="Only this organization's keys.")) -> None:
+    """List keys: id, organization, prefix, state, name (never the key)."""
+
+    async def go(session: AsyncSession) -> list[str]:
+        return [
+            f"{k.id}\t{k.organization_id}\t{k.prefix}…\t{'revoked' if k.revoked_at else 'active'}\t{k.name}"
+            for k in await auth_service.list_api_keys(session, organization_id)
+        ]
+
+    for line in run_in_db(go):
+        typer.echo(line)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once."""
+
+    async def go(session: AsyncSession) -> str:
+        return (await auth_service.revoke_api_key(session, key_id)).id
+
+    typer.echo(f"revoked {run_in_db(go)}")

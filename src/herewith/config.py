@@ -1,0 +1,78 @@
+"""Configuration: one :class:`Settings` object read from ``HEREWITH_*`` environment variables.
+
+Usage::
+
+    settings = Settings()                       # from the environment
+    settings = Settings(data_dir=tmp_path)      # explicit, in tests
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of a Herewith process (prefix ``HEREWITH_``; see README "Configuration")."""
+
+    model_config = SettingsConfigDict(env_prefix="HEREWITH_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="SQLite file, secret key, uploaded files.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. Default: SQLite in data_dir.",
+    )
+    public_url: str = Field(
+        default="", description="Base of roomUrl, no trailing slash. Default: http://<host>:<port>."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Signs roomKeys. Default: generated once into data_dir/secret_key."
+    )
+    redis_url: str | None = Field(default=None, description="Redis for rate limits and cross-process signaling.")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    log_level: str = "info"
+    background_tasks: bool = Field(default=True, description="Run sweepers and delivery workers in this process.")
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "Settings":
+        self.public_url = (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in use: ``database_url`` or ``sqlite+aiosqlite:///<data_dir>/herewith.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'herewith.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The roomKey signing secret: ``secret_key`` or the one generated into ``data_dir/secret_key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # Written once with owner-only permissions; concurrent first starts race benignly:
+        # O_EXCL makes the first writer win and the others read its key.
+        import os
+
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

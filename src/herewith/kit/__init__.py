@@ -1,0 +1,1 @@
+"""Small shared helpers: UTC time, ids, key hashing and signing, cursor pagination."""

@@ -1,0 +1,44 @@
+"""Opaque cursors for keyset pagination (CONTRACT.md, "Lists").
+
+A cursor encodes the sort key of the last row of a page; the next page starts strictly after it,
+so rows created while a client pages are neither repeated nor skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from herewith.errors import validation_error
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+
+
+def encode_cursor(key: Any) -> str:
+    """Encode a JSON-serialisable sort key into an opaque URL-safe string."""
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    """Decode a cursor made by :func:`encode_cursor`. Raises a 400 naming ``cursor`` when it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except Exception:
+        raise validation_error("cursor", "not a cursor returned by this API") from None
+
+
+def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
+    """``limit`` query value as an int in 1..100; raises a 400 naming ``limit`` otherwise."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation_error("limit", "must be an integer between 1 and 100") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise validation_error("limit", "must be an integer between 1 and 100")
+    return value

@@ -1,0 +1,1 @@
+"""Meetings: the four ``/v1/meetings`` calls (CONTRACT.md, "Meetings")."""

@@ -1,0 +1,55 @@
+"""``/v1/meetings``: thin endpoints (auth, parse, one service call)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from herewith.auth.dependencies import OrganizationDep, SessionDep
+from herewith.kit.pagination import parse_limit
+from herewith.meetings import service
+from herewith.meetings.schemas import CreateMeetingRequest, MeetingList, MeetingOut
+
+router = APIRouter(prefix="/meetings", tags=["meetings"])
+
+
+def _urls(request: Request) -> service.RoomUrls:
+    settings = request.app.state.settings
+    return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
+
+
+@router.post("", status_code=201, response_model=MeetingOut)
+async def create_meeting(body: CreateMeetingRequest, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
+    """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
+    meeting = await service.create_meeting(session, org, body, request.app.state.clock.now())
+    return service.to_out(meeting, _urls(request), body.fields or ())
+
+
+@router.get("", response_model=MeetingList)
+async def list_meetings(request: Request, session: SessionDep, org: OrganizationDep) -> MeetingList:
+    """The organization's meetings, oldest first: ``cursor``, ``limit`` (1..100, default 50), ``fields``,
+    ``roomName[startsWith]``."""
+    q = request.query_params
+    fields = service.parse_fields(q.getlist("fields"))
+    limit = parse_limit(q.get("limit"))
+    rows, cursor = await service.list_meetings(session, org, q.get("cursor"), limit, q.get("roomName[startsWith]"))
+    urls = _urls(request)
+    return MeetingList(results=[service.to_out(m, urls, fields) for m in rows], cursor=cursor)
+
+
+@router.get("/{meetingId}", response_model=MeetingOut)
+async def get_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
+    """One meeting; 404 when unknown, deleted or another organization's."""
+    fields = service.parse_fields(request.query_params.getlist("fields"))
+    meeting = await service.get_meeting(session, org, meetingId)
+    return service.to_out(meeting, _urls(request), fields)
+
+
+@router.delete("/{meetingId}", status_code=204)
+async def delete_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> Response:
+    """Delete a meeting: 204, idempotent; everyone in the room is removed at once."""
+    meeting = await service.delete_meeting(session, org, meetingId, request.app.state.clock.now())
+    if meeting is not None:
+        await session.commit()  # the room must not outlive the acknowledged delete
+        for hook in request.app.state.meeting_deleted_hooks:
+            await hook(meeting)
+    return Response(status_code=204)

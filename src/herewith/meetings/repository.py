@@ -1,0 +1,37 @@
+"""All SQL of the meetings domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.meetings.models import Meeting
+
+
+async def get_for_organization(session: AsyncSession, organization_id: str, meeting_id: str) -> Meeting | None:
+    """The live (not deleted) meeting with that id owned by that organization."""
+    return await session.scalar(
+        select(Meeting).where(
+            Meeting.id == meeting_id, Meeting.organization_id == organization_id, Meeting.deleted_at.is_(None)
+        )
+    )
+
+
+async def get_by_room_name(session: AsyncSession, room_name: str) -> Meeting | None:
+    """The meeting of a room (deleted ones included, so callers can tell 410 from 404)."""
+    return await session.scalar(select(Meeting).where(Meeting.room_name == room_name))
+
+
+async def list_page(
+    session: AsyncSession, organization_id: str, after_seq: int | None, limit: int, room_name_prefix: str | None
+) -> Sequence[Meeting]:
+    """Up to ``limit`` live meetings with ``seq`` greater than ``after_seq``, oldest first."""
+    stmt = select(Meeting).where(Meeting.organization_id == organization_id, Meeting.deleted_at.is_(None))
+    if after_seq is not None:
+        stmt = stmt.where(Meeting.seq > after_seq)
+    if room_name_prefix:
+        escaped = room_name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Meeting.room_name.like(escaped + "%", escape="\\"))
+    return (await session.scalars(stmt.order_by(Meeting.seq).limit(limit))).all()

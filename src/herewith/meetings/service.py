@@ -1,0 +1,150 @@
+"""Rules of the meetings calls (CONTRACT.md, "Meetings"). No HTTP here; services never commit."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.auth.models import Organization
+from herewith.auth.room_keys import issue_room_key
+from herewith.errors import HerewithError, NotFound, validation_error
+from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.time import format_utc
+from herewith.meetings import repository
+from herewith.meetings.models import Meeting
+from herewith.meetings.schemas import CreateMeetingRequest, MeetingOut
+
+# human-short: six characters from an alphabet without look-alikes (no 0/o, 1/l/i), ~887 million names.
+HUMAN_SHORT_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+HUMAN_SHORT_LENGTH = 6
+MAX_NAME_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class RoomUrls:
+    """How rooms are addressed: ``public_url`` (no trailing slash) and the roomKey signing secret."""
+
+    public_url: str
+    signing_key: str
+
+
+def generate_room_name(pattern: str, prefix: str | None) -> str:
+    """``/prefix-<uuid>`` or ``/prefix-<6 chars>`` (no prefix: ``/<...>``)."""
+    if pattern == "human-short":
+        core = "".join(secrets.choice(HUMAN_SHORT_ALPHABET) for _ in range(HUMAN_SHORT_LENGTH))
+    else:
+        core = str(uuid.uuid4())
+    return "/" + (f"{prefix}-{core}" if prefix else core)
+
+
+async def create_meeting(
+    session: AsyncSession, organization: Organization, request: CreateMeetingRequest, now: datetime
+) -> Meeting:
+    """Create a meeting and its room.
+
+    ``endDate`` before ``now`` is a 400 naming ``endDate``. ``templateType: viewerMode`` makes the room
+    locked and ``group``. A room-name collision (human-short) is retried with a new name.
+    """
+    if request.endDate < now.replace(microsecond=(now.microsecond // 1000) * 1000):
+        raise validation_error("endDate", "must not be in the past")
+    is_locked = bool(request.isLocked)
+    room_mode = request.roomMode
+    if request.templateType == "viewerMode":
+        is_locked, room_mode = True, "group"
+    for _ in range(MAX_NAME_ATTEMPTS):
+        meeting = Meeting(
+            id=str(uuid.uuid4()),
+            organization_id=organization.id,
+            room_name=generate_room_name(request.roomNamePattern, request.roomNamePrefix),
+            room_mode=room_mode,
+            is_locked=is_locked,
+            template_type=request.templateType,
+            start_date=now,
+            end_date=request.endDate,
+            recording=request.recording.model_dump() if request.recording else None,
+            live_transcription=request.liveTranscription.model_dump() if request.liveTranscription else None,
+            streaming=request.streaming.model_dump() if request.streaming else None,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(meeting)
+        except IntegrityError:
+            continue  # the room name was taken: draw another
+        return meeting
+    raise HerewithError("Could not allocate a unique room name", status=409)
+
+
+async def get_meeting(session: AsyncSession, organization: Organization, meeting_id: str) -> Meeting:
+    """The organization's live meeting; :class:`NotFound` for unknown, deleted or foreign ids."""
+    meeting = await repository.get_for_organization(session, organization.id, meeting_id)
+    if meeting is None:
+        raise NotFound()
+    return meeting
+
+
+async def list_meetings(
+    session: AsyncSession, organization: Organization, cursor: str | None, limit: int, room_name_starts_with: str | None
+) -> tuple[list[Meeting], str | None]:
+    """One page of the organization's meetings, oldest first, and the cursor of the next page (None at the end)."""
+    after = None
+    if cursor:
+        decoded = decode_cursor(cursor)
+        if not isinstance(decoded, int):
+            raise validation_error("cursor", "not a cursor returned by this API")
+        after = decoded
+    prefix = room_name_starts_with
+    if prefix is not None and not prefix.startswith("/"):
+        prefix = "/" + prefix
+    rows = list(await repository.list_page(session, organization.id, after, limit + 1, prefix))
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def delete_meeting(session: AsyncSession, organization: Organization, meeting_id: str, now: datetime) -> Meeting | None:
+    """Mark the meeting deleted (idempotent: unknown, foreign or already deleted ids are a no-op returning None)."""
+    meeting = await repository.get_for_organization(session, organization.id, meeting_id)
+    if meeting is None:
+        return None
+    meeting.deleted_at = now
+    await session.flush()
+    return meeting
+
+
+def parse_fields(values: Iterable[str]) -> set[str]:
+    """``fields`` from a query (``fields=a,b`` or repeated) as a set; a 400 naming ``fields`` for unknown names."""
+    out: set[str] = set()
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in ("hostRoomUrl", "viewerRoomUrl"):
+                raise validation_error("fields", "items must be hostRoomUrl or viewerRoomUrl")
+            out.add(name)
+    return out
+
+
+def to_out(meeting: Meeting, urls: RoomUrls, fields: Iterable[str] = ()) -> MeetingOut:
+    """The contract's Meeting. viewerMode rooms always carry both URLs (seed 003, templateType)."""
+    wanted = set(fields)
+    if meeting.template_type == "viewerMode":
+        wanted |= {"hostRoomUrl", "viewerRoomUrl"}
+    room_url = urls.public_url.rstrip("/") + meeting.room_name
+    out = MeetingOut(
+        meetingId=meeting.id,
+        roomName=meeting.room_name,
+        roomUrl=room_url,
+        startDate=format_utc(meeting.start_date),
+        endDate=format_utc(meeting.end_date),
+    )
+    if "hostRoomUrl" in wanted:
+        out.hostRoomUrl = f"{room_url}?roomKey={issue_room_key(urls.signing_key, meeting.room_name, 'host', meeting.end_date)}"
+    if "viewerRoomUrl" in wanted:
+        out.viewerRoomUrl = f"{room_url}?roomKey={issue_room_key(urls.signing_key, meeting.room_name, 'viewer', meeting.end_date)}"
+    return out
