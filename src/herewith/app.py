@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from herewith import __version__, errors
@@ -25,6 +25,7 @@ from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
 from herewith.meetings.endpoints import router as meetings_router
+from herewith.ratelimit.http import enforce_rate_limit, install as install_ratelimit
 
 log = structlog.get_logger(__name__)
 
@@ -70,11 +71,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.startup_hooks: list[StartupHook] = []
     app.state.shutdown_hooks: list[StartupHook] = []
     app.state.background_tasks: list[asyncio.Task[Any]] = []
-    # Called with the Meeting after DELETE /v1/meetings/{id} committed (signaling ends the call).
-    app.state.meeting_deleted_hooks: list[Callable[[Any], Awaitable[None]]] = []
+    # Called as hook(meeting, reason) after a meeting was deleted ("deleted") or deactivated ("expired"):
+    # signaling ends the call for everyone in it, media destroys SFU rooms.
+    app.state.meeting_deleted_hooks: list[Callable[[Any, str], Awaitable[None]]] = []
+    # Sinks of herewith.signaling.events.RoomEvent (room sessions, insights, webhooks).
+    app.state.room_event_sinks: list[Callable[[Any], Awaitable[None]]] = []
     errors.install(app)
+    install_ratelimit(app, settings)
 
-    api = APIRouter(prefix="/v1")
+    api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
     api.include_router(meetings_router)
     app.include_router(api)
 

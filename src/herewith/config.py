@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = "info"
     background_tasks: bool = Field(default=True, description="Run sweepers and delivery workers in this process.")
+    # Rate limiting (CONTRACT.md "Rate limiting"; herewith.ratelimit)
+    ratelimit_enabled: bool = Field(default=True, description="Charge /v1 requests to the organization's budget.")
+    ratelimit_backend: str = Field(default="auto", description="auto (Redis when redis_url is set) | memory | redis.")
+    ratelimit_fail_open: bool = Field(
+        default=True, description="Redis unreachable: admit and log (True) or answer 503 (False)."
+    )
+    ratelimit_window_seconds: float = Field(default=60.0, description="Length of the sliding window (contract: 60).")
+    ratelimit_prefix: str = Field(default="herewith:rl:", description="Namespace of the limiter's Redis keys.")
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":

@@ -51,5 +51,5 @@ async def delete_meeting(meetingId: str, request: Request, session: SessionDep, 
     if meeting is not None:
         await session.commit()  # the room must not outlive the acknowledged delete
         for hook in request.app.state.meeting_deleted_hooks:
-            await hook(meeting)
+            await hook(meeting, "deleted")
     return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""HTTP side of the rate limit (CONTRACT.md, "Rate limiting"): the ``/v1`` dependency and the headers.
+
+- :func:`enforce_rate_limit` is a dependency of the ``/v1`` router. After the Bearer key is resolved to an
+  organization it charges the request's points (GET/HEAD 1, DELETE 2, POST/PUT/PATCH 3) to
+  ``organization:<id>``. When they don't fit it raises a 429 before the endpoint runs, with
+  ``Retry-After`` (whole seconds, rounded up) and the body
+  ``{"error": "Rate limit active for throttle key: organization:<id>", "data": {"msLeft": <int>}}``.
+- :class:`RateLimitHeaders` (pure ASGI middleware) adds ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
+  and ``X-RateLimit-Reset`` (an HTTP date, rounded up to the second) to every ``/v1`` response of a
+  request that was charged, errors included (404, 400 from the endpoint, 429).
+  Requests rejected before an organization is known (401, malformed JSON, unknown route) carry no
+  budget and so no headers.
+- Redis down with ``ratelimit_fail_open=False``: 503 ``Rate limiter unavailable`` with ``Retry-After: 1``
+  (not 429: nothing was counted, and clients retry 503 after ``Retry-After`` too).
+
+Usage (what ``create_app`` does)::
+
+    api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
+    install(app, settings)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from herewith.auth.dependencies import OrganizationDep
+from herewith.errors import HerewithError
+
+from .core import Decision, RateLimiterUnavailable, budget_for, cost_of
+from .setup import create_limiter
+
+STATE_KEY = "ratelimit"
+
+
+def throttle_key(organization_id: str) -> str:
+    """The key a budget is kept under, as the contract's error message names it."""
+    return f"organization:{organization_id}"
+
+
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (HTTP date) for a decision."""
+    reset = datetime.fromtimestamp(math.ceil(decision.reset), tz=timezone.utc)
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": email.utils.format_datetime(reset, usegmt=True),
+    }
+
+
+async def enforce_rate_limit(request: Request, org: OrganizationDep) -> None:
+    """Charge this request to its organization's budget; raise the contract's 429 when it doesn't fit.
+
+    Stores the :class:`Decision` in ``request.state.ratelimit`` for :class:`RateLimitHeaders`. Does nothing
+    when the limiter is off (``HEREWITH_RATELIMIT_ENABLED=false``).
+    """
+    limiter = getattr(request.app.state, "ratelimiter", None)
+    if limiter is None:
+        return
+    key = throttle_key(org.id)
+    try:
+        decision = await limiter.hit(key, cost_of(request.method), budget_for(org.plan, org.rate_limit_points))
+    except RateLimiterUnavailable:
+        raise HerewithError("Rate limiter unavailable", status=503, headers={"Retry-After": "1"}) from None
+    setattr(request.state, STATE_KEY, decision)
+    if not decision.allowed:
+        headers = rate_limit_headers(decision)
+        headers["Retry-After"] = str(decision.retry_after_seconds)
+        raise HerewithError(f"Rate limit active for throttle key: {key}", status=429,
+                            data={"msLeft": decision.retry_after_ms}, headers=headers)
+
+
+class RateLimitHeaders:
+    """Pure ASGI middleware: adds the ``X-RateLimit-*`` headers to ``/v1`` responses of charged requests."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope["state"].get(STATE_KEY)
+                if decision is not None:
+                    present = {k.lower() for k, _ in message.get("headers", [])}
+                    extra = [
+                        (k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in rate_limit_headers(decision).items()
+                        if k.lower().encode("latin-1") not in present
+                    ]
+                    if extra:
+                        message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI, settings: Any) -> None:
+    """Attach the limiter chosen by ``settings`` (see :func:`~herewith.ratelimit.create_limiter`) as
+    ``app.state.ratelimiter``, the header middleware, and a shutdown hook that closes the backend.
+    The ``/v1`` router must also carry ``Depends(enforce_rate_limit)``."""
+    limiter = create_limiter(settings)
+    app.state.ratelimiter = limiter
+    app.add_middleware(RateLimitHeaders)
+
+    async def close(_: FastAPI) -> None:
+        if limiter is not None:
+            await limiter.aclose()
+
+    if hasattr(app.state, "shutdown_hooks"):
+        app.state.shutdown_hooks.append(close)

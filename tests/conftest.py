@@ -1,0 +1,68 @@
+"""Shared fixtures: real servers on 127.0.0.1 over SQLite and PostgreSQL, organizations with API keys.
+
+Databases under test come from ``HEREWITH_TEST_DATABASES`` (comma-separated, default ``sqlite,postgresql``);
+the network-namespace run (``-m netns``) sets it to ``sqlite`` since PostgreSQL is outside the namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from herewith.config import Settings
+from tests.support.servers import OrgKey, ThreadServer, create_org_key, create_pg_database, drop_pg_database
+
+DATABASES = [d.strip() for d in os.environ.get("HEREWITH_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "netns: needs the test network namespace (WebRTC, Janus, browsers)")
+
+
+@pytest.fixture(params=DATABASES)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(db_kind: str) -> Iterator[str | None]:
+    """``None`` for SQLite (a file in the data dir) or a fresh PostgreSQL database, dropped afterwards."""
+    if db_kind == "sqlite":
+        yield None
+        return
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
+                    background_tasks=True)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[ThreadServer]:
+    srv = ThreadServer(settings).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def org(server: ThreadServer) -> OrgKey:
+    return await create_org_key(server.settings, "Org A")
+
+
+@pytest.fixture
+async def other_org(server: ThreadServer) -> OrgKey:
+    return await create_org_key(server.settings, "Org B")
+
+
+@pytest.fixture
+async def client(server: ThreadServer, org: OrgKey) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as c:
+        yield c
