@@ -121,6 +121,22 @@ def orgs_list() -> None:
         typer.echo(line)
 
 
+@orgs_app.command("set-limit")
+def orgs_set_limit(
+    organization_id: str,
+    plan: str = typer.Option(None, "--plan", help="build (100 points/min) or grow (1000); clears a custom budget."),
+    points: int = typer.Option(None, "--points", help="A custom budget in points per minute."),
+) -> None:
+    """Set an organization's rate limit: a plan or a custom number of points per minute (one of the two)."""
+    from herewith.ratelimit import service as ratelimit_service
+
+    async def go(session: AsyncSession) -> str:
+        org = await ratelimit_service.set_limit(session, organization_id, plan=plan, points=points)
+        return f"{org.id}\t{ratelimit_service.describe_limit(org)}"
+
+    typer.echo(run_in_db(go))
+
+
 @keys_app.command("create")
 def keys_create(organization_id: str, name: str = typer.Option("", help="A label for the key.")) -> None:
     """Create an API key for an organization; the key is printed once and never stored."""
