@@ -45,6 +45,8 @@ class Subscriber:
     pc: RTCPeerConnection
     started: float
     frames: int = 0
+    answered_at: float | None = None  # our SDP answer accepted by Janus (signaling done)
+    connected_at: float | None = None  # ICE + DTLS done (aiortc connectionState "connected")
     first_frame_at: float | None = None
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -55,16 +57,25 @@ class Subscriber:
 
 
 async def publish(
-    session: JanusSession, room: int, *, display: str = "pub", token: str | None = None, size: tuple[int, int] = (320, 240)
+    session: JanusSession,
+    room: int,
+    *,
+    display: str = "pub",
+    token: str | None = None,
+    size: tuple[int, int] = (320, 240),
+    track: MediaStreamTrack | None = None,
 ) -> Publisher:
-    """Join ``room`` as a publisher and publish a small video track; returns once Janus reports webrtcup."""
+    """Join ``room`` as a publisher and publish ``track`` (default: a small test pattern of ``size``).
+
+    Returns once Janus reports webrtcup.
+    """
     handle = await session.attach()
     join = {"request": "join", "ptype": "publisher", "room": room, "display": display}
     if token:
         join["token"] = token
     data, _ = await handle.message(join)
     pc = RTCPeerConnection(NO_ICE_SERVERS)
-    pc.addTransceiver(SmallVideo(*size), direction="sendonly")
+    pc.addTransceiver(track or SmallVideo(*size), direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers all candidates here
     _, jsep = await handle.message({"request": "publish", "video": True}, {"type": "offer", "sdp": pc.localDescription.sdp})
     await handle.trickle(None)
@@ -82,6 +93,11 @@ async def subscribe(session: JanusSession, room: int, feed_id: int) -> Subscribe
     assert jsep is not None
     pc = RTCPeerConnection(NO_ICE_SERVERS)
     sub = Subscriber(handle, pc, started)
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected" and sub.connected_at is None:
+            sub.connected_at = time.perf_counter()
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
@@ -101,5 +117,6 @@ async def subscribe(session: JanusSession, room: int, feed_id: int) -> Subscribe
     await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
     await pc.setLocalDescription(await pc.createAnswer())
     await handle.message({"request": "start"}, {"type": "answer", "sdp": pc.localDescription.sdp})
+    sub.answered_at = time.perf_counter()
     await handle.trickle(None)
     return sub
