@@ -25,7 +25,11 @@ from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
 from herewith.meetings.endpoints import router as meetings_router
+from herewith.insights.endpoints import router as insights_router
+from herewith.webhooks.endpoints import router as webhooks_router
+from herewith.webhooks.setup import install as install_sessions_and_webhooks
 from herewith.ratelimit.http import enforce_rate_limit, install as install_ratelimit
+from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
 log = structlog.get_logger(__name__)
 
@@ -78,14 +82,26 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.room_event_sinks: list[Callable[[Any], Awaitable[None]]] = []
     errors.install(app)
     install_ratelimit(app, settings)
+    install_sessions_and_webhooks(app)  # room sessions sink, lifecycle sweeper, webhook delivery
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
     api.include_router(meetings_router)
+    api.include_router(insights_router)  # GET /v1/insights/*
+    api.include_router(webhooks_router)  # /v1/webhooks
+    api.include_router(theme_router)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     app.include_router(api)
+    install_theming(app)  # public /themes/* images and theme file clean-up
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    # Signaling WebSocket (/signal/{roomName}) and, last of all, the room page GET /{roomName}.
+    from herewith.signaling.service import install as install_signaling
+    from herewith.web.routes import install as install_room_pages
+
+    install_signaling(app)
+    install_room_pages(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

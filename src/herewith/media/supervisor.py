@@ -175,9 +175,12 @@ class JanusSupervisor:
     def log_path(self) -> Path:
         return self.workdir / "janus.log"
 
-    def client(self, **kwargs: float) -> JanusClient:
-        """A new :class:`JanusClient` for this instance holding the api and admin secrets (close it yourself)."""
-        return JanusClient(self.url, self.api_secret, self.admin_url, self.admin_secret, **kwargs)
+    def client(self, *, timeout: float = 10.0) -> JanusClient:
+        """A new :class:`JanusClient` for this instance holding the api and admin secrets (close it yourself).
+
+        ``timeout`` is the per-request timeout in seconds.
+        """
+        return JanusClient(self.url, self.api_secret, self.admin_url, self.admin_secret, timeout=timeout)
 
     # -- configuration ---------------------------------------------------------------------------
     def write_config(self) -> Path:
