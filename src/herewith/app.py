@@ -30,7 +30,6 @@ from herewith.webhooks.endpoints import router as webhooks_router
 from herewith.webhooks.setup import install as install_sessions_and_webhooks
 from herewith.ratelimit.http import enforce_rate_limit, install as install_ratelimit
 from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
-from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
 log = structlog.get_logger(__name__)
 
@@ -87,12 +86,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
     api.include_router(meetings_router)
-    api.include_router(theme_router)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     api.include_router(insights_router)  # GET /v1/insights/*
     api.include_router(webhooks_router)  # /v1/webhooks
     api.include_router(theme_router)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     app.include_router(api)
-    install_theming(app)  # public /themes/* images and theme file clean-up
     install_theming(app)  # public /themes/* images and theme file clean-up
 
     @app.get("/healthz", include_in_schema=False)
