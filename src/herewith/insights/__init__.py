@@ -1,0 +1,1 @@
+"""Insights: the four ``/v1/insights`` calls (CONTRACT.md, "Insights")."""

@@ -1,0 +1,331 @@
+"""Room sessions and participants, recorded from the signaling layer's room events.
+
+Rules (CONTRACT.md "Insights" and "Webhooks"):
+- A room session starts when a second participant is in the room and ends when fewer than two remain for
+  ``session_grace_seconds`` (default 60). Coming back within the grace period continues the session.
+- Every participant connection is a ``room_participants`` row with its real join and leave times.
+- Stats samples from the room page are stored per connection.
+- Webhook events (``room.client.*``, ``room.session.*``) are written into the outbox in the same
+  transaction as these rows, and only while the room is active (not after endDate + 1 h).
+
+:func:`record_room_event` and :func:`end_idle_sessions` are the testable inner functions (session first,
+never commit); :class:`RoomEventRecorder` is the sink registered in ``app.state.room_event_sinks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.config import Settings
+from herewith.kit.transactions import in_transaction
+from herewith.meetings.models import Meeting
+from herewith.rooms.models_sessions import RoomParticipant, RoomSession, StatsSample
+from herewith.signaling.events import ParticipantInfo, RoomEvent
+from herewith.webhooks import service as webhooks
+
+log = structlog.get_logger(__name__)
+
+CLIENT_EVENT_TYPES = {
+    "participant.joined": "room.client.joined",
+    "participant.left": "room.client.left",
+    "participant.knocked": "room.client.knocked",
+    "participant.knock_cancelled": "room.client.knockCancelled",
+}
+
+
+def webhooks_allowed(meeting: Meeting, at: datetime, settings: Settings) -> bool:
+    """In-room events stop when the room is deactivated (endDate + 1 h, CONTRACT.md "Webhooks")."""
+    if meeting.deactivated_at is not None:
+        return False
+    return at < meeting.end_date + timedelta(seconds=settings.room_deactivate_after_seconds)
+
+
+def client_data(
+    meeting: Meeting, room_session_id: str | None, participant: ParticipantInfo,
+    participants: Sequence[ParticipantInfo] | None,
+) -> dict[str, Any]:
+    """``data`` of a ``room.client.*`` event; ``participants`` (joined/left only) adds roleName and counts."""
+    data: dict[str, Any] = {
+        "meetingId": meeting.id,
+        "roomName": meeting.room_name,
+        "roomSessionId": room_session_id,
+        "participantId": participant.participant_id,
+        "displayName": participant.display_name,
+        "metadata": participant.metadata,
+        "externalId": participant.external_id,
+    }
+    if participants is not None:
+        data["roleName"] = participant.role_name
+        data["numClients"] = len(participants)
+        data["numClientsByRoleName"] = dict(Counter(p.role_name for p in participants))
+    return data
+
+
+def session_data(meeting: Meeting, room_session: RoomSession) -> dict[str, Any]:
+    """``data`` of a ``room.session.*`` event."""
+    return {"meetingId": meeting.id, "roomName": meeting.room_name, "roomSessionId": room_session.id}
+
+
+async def _lock_meeting(session: AsyncSession, meeting_id: str) -> Meeting | None:
+    # PostgreSQL: serialises the events of one room across processes; SQLite has a single writer anyway.
+    return await session.scalar(select(Meeting).where(Meeting.id == meeting_id).with_for_update())
+
+
+async def _active_session(session: AsyncSession, meeting_id: str) -> RoomSession | None:
+    return await session.scalar(
+        select(RoomSession).where(RoomSession.meeting_id == meeting_id, RoomSession.ended_at.is_(None))
+        .order_by(RoomSession.seq.desc()).limit(1).with_for_update()
+    )
+
+
+async def _open_rows(session: AsyncSession, meeting_id: str) -> list[RoomParticipant]:
+    return list(
+        (await session.scalars(
+            select(RoomParticipant).where(RoomParticipant.meeting_id == meeting_id, RoomParticipant.left_at.is_(None))
+            .order_by(RoomParticipant.seq)
+        )).all()
+    )
+
+
+def _new_row(meeting: Meeting, info: ParticipantInfo, joined_at: datetime, room_session_id: str | None) -> RoomParticipant:
+    return RoomParticipant(
+        organization_id=meeting.organization_id,
+        meeting_id=meeting.id,
+        room_name=meeting.room_name,
+        room_session_id=room_session_id,
+        participant_id=info.participant_id,
+        role_name=info.role_name,
+        display_name=info.display_name,
+        external_id=info.external_id,
+        metadata_=info.metadata,
+        user_agent=info.user_agent,
+        device_id=info.device_id,
+        joined_at=joined_at,
+    )
+
+
+def _continue_row(row: RoomParticipant, at: datetime) -> RoomParticipant:
+    """Close ``row`` at ``at`` and return its unattached continuation (the person stays in the room)."""
+    row.left_at = at
+    return RoomParticipant(
+        organization_id=row.organization_id, meeting_id=row.meeting_id, room_name=row.room_name,
+        room_session_id=None, participant_id=row.participant_id, role_name=row.role_name,
+        display_name=row.display_name, external_id=row.external_id, metadata_=row.metadata_,
+        user_agent=row.user_agent, device_id=row.device_id, joined_at=at,
+    )
+
+
+async def _finish_session(session: AsyncSession, room_session: RoomSession, ended_at: datetime) -> None:
+    """End ``room_session`` at ``ended_at``; whoever is still attached continues unattached from there."""
+    room_session.ended_at = ended_at
+    room_session.below_two_since = None
+    rows = (await session.scalars(
+        select(RoomParticipant).where(RoomParticipant.room_session_id == room_session.id, RoomParticipant.left_at.is_(None))
+    )).all()
+    for row in rows:
+        session.add(_continue_row(row, max(ended_at, row.joined_at)))
+    await session.flush()
+
+
+async def record_room_event(session: AsyncSession, event: RoomEvent, settings: Settings) -> list[str]:
+    """Apply one room event to sessions/participants/samples and write its webhooks into the outbox.
+
+    Returns the webhook event ids written (empty when no endpoint wants them or the room is deactivated).
+    Unknown meetings are ignored. Never commits.
+    """
+    window = timedelta(seconds=settings.webhook_retry_window_seconds)
+    if event.type == "participant.stats":
+        await _record_stats(session, event)
+        return []
+    meeting = await _lock_meeting(session, event.meeting_id)
+    if meeting is None:
+        return []
+    allowed = webhooks_allowed(meeting, event.at, settings)
+    endpoints = await webhooks.repository.enabled_endpoints(session, meeting.organization_id) if allowed else []
+    active = await _active_session(session, meeting.id)
+    written: list[str] = []
+
+    async def emit(type_: str, data: dict[str, Any]) -> None:
+        if not allowed or not endpoints:
+            return
+        event_id = await webhooks.enqueue(session, meeting.organization_id, type_, data, event.at, meeting.id,
+                                          window, endpoints)
+        if event_id:
+            written.append(event_id)
+
+    p = event.participant
+    if event.type in ("participant.knocked", "participant.knock_cancelled"):
+        await emit(CLIENT_EVENT_TYPES[event.type], client_data(meeting, active.id if active else None, p, None))
+        return written
+
+    present = {x.participant_id for x in event.participants}
+    rows = await _open_rows(session, meeting.id)
+    if event.type == "participant.joined":
+        present.add(p.participant_id)
+        reconcile = bool(event.participants)
+    else:
+        present.discard(p.participant_id)
+        reconcile = True
+    for row in rows:
+        stale = reconcile and row.participant_id not in present
+        if stale or (event.type == "participant.left" and row.participant_id == p.participant_id):
+            row.left_at = max(event.at, row.joined_at)
+    rows = [r for r in rows if r.left_at is None]
+
+    if event.type == "participant.joined":
+        mine = next((r for r in rows if r.participant_id == p.participant_id), None)
+        if mine is None:
+            mine = _new_row(meeting, p, event.at, active.id if active else None)
+            session.add(mine)
+            rows.append(mine)
+        started = None
+        if active is not None and len(rows) >= 2:
+            active.below_two_since = None
+        elif active is None and len(rows) >= 2:
+            started = active = RoomSession(
+                id=str(uuid.uuid4()), organization_id=meeting.organization_id, meeting_id=meeting.id,
+                room_name=meeting.room_name, started_at=event.at,
+            )
+            session.add(active)
+            for row in rows:
+                if row.room_session_id is None:
+                    row.room_session_id = active.id
+        await session.flush()
+        participants = event.participants or tuple(_info(r) for r in rows)
+        await emit("room.client.joined", client_data(meeting, mine.room_session_id, p, participants))
+        if started is not None:
+            await emit("room.session.started", session_data(meeting, started))
+        return written
+
+    # participant.left
+    if active is not None and len(rows) < 2 and active.below_two_since is None:
+        active.below_two_since = event.at
+    await session.flush()
+    left_row = await session.scalar(
+        select(RoomParticipant).where(RoomParticipant.meeting_id == meeting.id, RoomParticipant.participant_id == p.participant_id)
+        .order_by(RoomParticipant.seq.desc()).limit(1)
+    )
+    session_id = left_row.room_session_id if left_row is not None and left_row.room_session_id else (active.id if active else None)
+    await emit("room.client.left", client_data(meeting, session_id, p, event.participants))
+    return written
+
+
+def _info(row: RoomParticipant) -> ParticipantInfo:
+    return ParticipantInfo(participant_id=row.participant_id, role_name=row.role_name, display_name=row.display_name,
+                           external_id=row.external_id, metadata=row.metadata_, user_agent=row.user_agent,
+                           device_id=row.device_id)
+
+
+async def _record_stats(session: AsyncSession, event: RoomEvent) -> None:
+    stats = event.stats or {}
+    row = await session.scalar(
+        select(RoomParticipant).where(
+            RoomParticipant.meeting_id == event.meeting_id,
+            RoomParticipant.participant_id == event.participant.participant_id,
+        ).order_by(RoomParticipant.left_at.is_(None).desc(), RoomParticipant.seq.desc()).limit(1)
+    )
+    if row is None:
+        return
+
+    def number(key: str) -> float | None:
+        value = stats.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    rate = stats.get("sampleRateMs")
+    session.add(StatsSample(
+        participant_seq=row.seq,
+        at=event.at,
+        sample_rate_ms=int(rate) if isinstance(rate, (int, float)) and rate > 0 else 2000,
+        packet_loss_send=number("packetLossSend"),
+        packet_loss_recv=number("packetLossRecv"),
+        bitrate_send=number("bitrateSend"),
+        bitrate_recv=number("bitrateRecv"),
+    ))
+    await session.flush()
+
+
+async def end_idle_sessions(session: AsyncSession, now: datetime, settings: Settings) -> list[str]:
+    """End sessions that have had fewer than two participants for the grace period; returns their ids.
+
+    Emits ``room.session.ended`` (unless the room is deactivated). Rows are claimed with SKIP LOCKED on
+    PostgreSQL so several processes can run this. Never commits.
+    """
+    grace = timedelta(seconds=settings.session_grace_seconds)
+    due = (await session.scalars(
+        select(RoomSession.id).where(RoomSession.ended_at.is_(None), RoomSession.below_two_since.is_not(None),
+                                       RoomSession.below_two_since <= now - grace)
+        .order_by(RoomSession.seq).limit(100)
+    )).all()
+    ended: list[str] = []
+    for session_id in due:
+        # Lock order as in record_room_event (meeting, then session); a room busy elsewhere is skipped.
+        meeting_id = await session.scalar(select(RoomSession.meeting_id).where(RoomSession.id == session_id))
+        meeting = await session.scalar(
+            select(Meeting).where(Meeting.id == meeting_id).with_for_update(skip_locked=True)
+        )
+        if meeting is None:
+            continue
+        room_session = await session.scalar(select(RoomSession).where(RoomSession.id == session_id).with_for_update())
+        if room_session is None or room_session.ended_at is not None or room_session.below_two_since is None:
+            continue
+        if room_session.below_two_since > now - grace:
+            continue
+        ended_at = room_session.below_two_since
+        await _finish_session(session, room_session, ended_at)
+        ended.append(room_session.id)
+        if webhooks_allowed(meeting, ended_at, settings):
+            await webhooks.enqueue(session, meeting.organization_id, "room.session.ended",
+                                   session_data(meeting, room_session), ended_at, meeting.id,
+                                   timedelta(seconds=settings.webhook_retry_window_seconds))
+    return ended
+
+
+async def close_room(session: AsyncSession, meeting_id: str, now: datetime) -> None:
+    """The room is gone (deactivated or deleted): end its session and close every open row at ``now``.
+
+    No webhooks (in-room events stop at deactivation). Never commits.
+    """
+    active = await _active_session(session, meeting_id)
+    if active is not None:
+        await _finish_session(session, active, active.below_two_since or now)
+    for row in await _open_rows(session, meeting_id):
+        row.left_at = max(now, row.joined_at)
+    await session.flush()
+
+
+class RoomEventRecorder:
+    """The sink for ``app.state.room_event_sinks``: one transaction per event, then wake the webhook worker.
+
+    Events of one room are applied one at a time (an in-process lock per meeting, plus the meeting row lock
+    on PostgreSQL). Never raises: a failure is logged and the event dropped.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __call__(self, event: RoomEvent) -> None:
+        lock = self._locks.setdefault(event.meeting_id, asyncio.Lock())
+        try:
+            async with lock:
+                written = await in_transaction(
+                    self.app.state.sessionmaker, lambda s: record_room_event(s, event, self.app.state.settings)
+                )
+            if written:
+                wakeup = getattr(self.app.state, "webhook_wakeup", None)
+                if wakeup is not None:
+                    wakeup.set()
+        except Exception:  # noqa: BLE001 - sinks must not raise into the live room
+            log.exception("room_event_not_recorded", type=event.type, meeting_id=event.meeting_id)
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(event.meeting_id, None)

@@ -1,0 +1,217 @@
+"""Rules of webhooks (CONTRACT.md, "Webhooks"). No HTTP here; services take the session first and never commit.
+
+- Endpoints: create (returns the secret once), list, get, update, delete, rotate the secret.
+- :func:`enqueue`: write an event into the outbox, one row per subscribed endpoint, inside the caller's
+  transaction (the same one as the state change the event reports), so a crash loses nothing.
+- Redelivery: put an event back in the queue with the same event id and body.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.errors import NotFound, validation_error
+from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.time import format_utc
+from herewith.webhooks import repository
+from herewith.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from herewith.webhooks.schemas import (
+    EVENT_TYPES,
+    CreateWebhookRequest,
+    DeliveryOut,
+    UpdateWebhookRequest,
+    WebhookOut,
+)
+from herewith.webhooks.signing import compact_json
+
+API_VERSION = "1.0"
+SECRET_PREFIX = "whsec_"
+DEFAULT_RETRY_WINDOW = timedelta(hours=24)
+
+
+def generate_secret() -> str:
+    """A signing secret: ``whsec_`` + 43 URL-safe characters (256 bits)."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_endpoint(
+    session: AsyncSession, organization_id: str, request: CreateWebhookRequest, now: datetime
+) -> WebhookEndpoint:
+    """A new endpoint with a fresh secret (the caller shows ``endpoint.secret`` once)."""
+    endpoint = WebhookEndpoint(
+        id=str(uuid.uuid4()),
+        organization_id=organization_id,
+        url=request.url,
+        events=list(request.events or EVENT_TYPES),
+        description=request.description,
+        secret=generate_secret(),
+        enabled=True,
+        created_at=now,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def get_endpoint(session: AsyncSession, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
+    """The organization's endpoint; :class:`NotFound` for unknown or foreign ids."""
+    endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
+    if endpoint is None:
+        raise NotFound()
+    return endpoint
+
+
+def _after(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    value = decode_cursor(cursor)
+    if not isinstance(value, int):
+        raise validation_error("cursor", "not a cursor returned by this API")
+    return value
+
+
+async def list_endpoints(
+    session: AsyncSession, organization_id: str, cursor: str | None, limit: int
+) -> tuple[list[WebhookEndpoint], str | None]:
+    rows = list(await repository.list_endpoints(session, organization_id, _after(cursor), limit + 1))
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def update_endpoint(
+    session: AsyncSession, organization_id: str, endpoint_id: str, request: UpdateWebhookRequest
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, organization_id, endpoint_id)
+    if request.url is not None:
+        endpoint.url = request.url
+    if request.events is not None:
+        endpoint.events = list(request.events)
+    if request.description is not None:
+        endpoint.description = request.description
+    if request.enabled is not None:
+        endpoint.enabled = request.enabled
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, organization_id: str, endpoint_id: str) -> bool:
+    """Delete the endpoint with its queue and log. Idempotent: unknown or foreign ids are a no-op (False)."""
+    endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
+    if endpoint is None:
+        return False
+    await session.delete(endpoint)
+    await session.flush()
+    return True
+
+
+async def rotate_secret(session: AsyncSession, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
+    """Replace the secret at once; events not yet delivered are signed with the new one when they go out."""
+    endpoint = await get_endpoint(session, organization_id, endpoint_id)
+    endpoint.secret = generate_secret()
+    await session.flush()
+    return endpoint
+
+
+async def list_deliveries(
+    session: AsyncSession, organization_id: str, endpoint_id: str, cursor: str | None, limit: int
+) -> tuple[list[WebhookDelivery], str | None]:
+    """The endpoint's delivery attempts, newest first."""
+    await get_endpoint(session, organization_id, endpoint_id)
+    rows = list(await repository.list_deliveries(session, endpoint_id, _after(cursor), limit + 1))
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def redeliver(
+    session: AsyncSession, organization_id: str, endpoint_id: str, event_id: str, now: datetime,
+    retry_window: timedelta = DEFAULT_RETRY_WINDOW,
+) -> WebhookEvent:
+    """Queue the event again for that endpoint, now, with the same id and body (and a new retry window)."""
+    await get_endpoint(session, organization_id, endpoint_id)
+    event = await repository.get_event_for_endpoint(session, endpoint_id, event_id)
+    if event is None:
+        raise NotFound()
+    event.state = "pending"
+    event.next_attempt_at = now
+    event.give_up_at = now + retry_window
+    await session.flush()
+    return event
+
+
+def envelope(event_id: str, type_: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """The contract's envelope ``{id, apiVersion, createdAt, type, data}``."""
+    return {"id": event_id, "apiVersion": API_VERSION, "createdAt": format_utc(at), "type": type_, "data": data}
+
+
+async def enqueue(
+    session: AsyncSession,
+    organization_id: str,
+    type_: str,
+    data: dict[str, Any],
+    at: datetime,
+    meeting_id: str | None = None,
+    retry_window: timedelta = DEFAULT_RETRY_WINDOW,
+    endpoints: Sequence[WebhookEndpoint] | None = None,
+) -> str | None:
+    """Write ``type_`` into the outbox for every enabled endpoint of the organization that wants it.
+
+    Runs in the caller's transaction. Returns the event id, or None when no endpoint wants the event.
+    The body is fixed here (compact JSON) and sent unchanged on every attempt.
+    """
+    if endpoints is None:
+        endpoints = await repository.enabled_endpoints(session, organization_id)
+    wanting = [e for e in endpoints if type_ in (e.events or ())]
+    if not wanting:
+        return None
+    event_id = str(uuid.uuid4())
+    body = compact_json(envelope(event_id, type_, at, data)).decode()
+    for endpoint in wanting:
+        session.add(
+            WebhookEvent(
+                id=str(uuid.uuid4()),
+                event_id=event_id,
+                endpoint_id=endpoint.id,
+                organization_id=organization_id,
+                meeting_id=meeting_id,
+                type=type_,
+                payload=body,
+                created_at=at,
+                state="pending",
+                attempts=0,
+                next_attempt_at=at,
+                give_up_at=at + retry_window,
+            )
+        )
+    await session.flush()
+    return event_id
+
+
+def to_out(endpoint: WebhookEndpoint) -> WebhookOut:
+    return WebhookOut(
+        webhookId=endpoint.id,
+        url=endpoint.url,
+        events=list(endpoint.events),
+        description=endpoint.description,
+        enabled=endpoint.enabled,
+        createdAt=format_utc(endpoint.created_at),
+    )
+
+
+def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
+    return DeliveryOut(
+        deliveryId=delivery.id,
+        eventId=delivery.event_id,
+        type=delivery.type,
+        attempt=delivery.attempt,
+        createdAt=format_utc(delivery.created_at),
+        durationMs=delivery.duration_ms,
+        statusCode=delivery.status_code,
+        succeeded=delivery.succeeded,
+        error=delivery.error,
+    )
