@@ -1,0 +1,156 @@
+"""Meetings API throughput and latency against a trivial endpoint of the same app (issue 2).
+
+Starts ``herewith serve`` (one process) on SQLite and on PostgreSQL, and drives it from a second process
+with wrk (Debian package ``wrk``): ``GET /healthz`` (the baseline: same app, same middleware, no auth, no
+database), ``POST /v1/meetings`` and ``GET /v1/meetings/{id}``. Each scenario runs ``--rounds`` times,
+interleaved, and the medians are reported with the ratio to the baseline of the same run.
+
+Usage::
+
+    .venv/bin/python bench/api.py [--seconds 5] [--rounds 3] [--connections 32] [--databases sqlite,postgresql]
+
+Writes ``bench/results/api.json``. Needs PostgreSQL on 127.0.0.1:5432 for the PostgreSQL part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.support.servers import (  # noqa: E402
+    ProcessServer,
+    create_org_key,
+    create_pg_database,
+    drop_pg_database,
+    run_sync,
+)
+from herewith.config import Settings  # noqa: E402
+
+POST_LUA = """
+wrk.method = "POST"
+wrk.body = '{"endDate": "2099-02-18T14:23:00.000Z", "fields": ["hostRoomUrl"]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+GET_LUA = """
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+REPORT_LUA = """
+done = function(summary, latency, requests)
+  local s = summary.errors
+  io.write(string.format("JSON {\\"requests\\": %d, \\"seconds\\": %f, \\"p50_ms\\": %f, \\"p99_ms\\": %f, "
+    .. "\\"non2xx\\": %d, \\"errors\\": %d}\\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    s.status, s.connect + s.read + s.write + s.timeout))
+end
+"""
+
+
+def wrk(url: str, seconds: int, connections: int, lua: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua + REPORT_LUA)
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+            capture_output=True, text=True, timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(script)
+    m = re.search(r"^JSON (.*)$", out, re.M)
+    if not m:
+        raise RuntimeError(f"wrk said: {out}")
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / r["seconds"]
+    return r
+
+
+def bench_database(kind: str, seconds: int, rounds: int, connections: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-"))
+    db_url = create_pg_database() if kind == "postgresql" else None
+    env = {"HEREWITH_DATA_DIR": str(tmp / "data"), "HEREWITH_LOG_LEVEL": "warning",
+           "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_BACKGROUND_TASKS": "false"}
+    if db_url:
+        env["HEREWITH_DATABASE_URL"] = db_url
+    srv = ProcessServer(env).start()
+    try:
+        org = run_sync(create_org_key(Settings(data_dir=tmp / "data", database_url=db_url)))
+        mid = httpx.post(srv.base_url + "/v1/meetings", headers=org.headers,
+                         json={"endDate": "2099-01-01T00:00:00Z"}).json()["meetingId"]
+        scenarios = {
+            "trivial GET /healthz": (srv.base_url + "/healthz", ""),
+            "POST /v1/meetings": (srv.base_url + "/v1/meetings", POST_LUA % org.api_key),
+            "GET /v1/meetings/{id}": (f"{srv.base_url}/v1/meetings/{mid}", GET_LUA % org.api_key),
+        }
+        wrk(srv.base_url + "/healthz", 2, connections, "")  # warm-up
+        runs: dict[str, list[dict]] = {name: [] for name in scenarios}
+        for _ in range(rounds):
+            for name, (url, lua) in scenarios.items():
+                runs[name].append(wrk(url, seconds, connections, lua))
+        result = {}
+        base = statistics.median(r["rps"] for r in runs["trivial GET /healthz"])
+        for name, rs in runs.items():
+            rps = statistics.median(r["rps"] for r in rs)
+            result[name] = {
+                "rps_median": round(rps, 1),
+                "p50_ms_median": round(statistics.median(r["p50_ms"] for r in rs), 2),
+                "p99_ms_median": round(statistics.median(r["p99_ms"] for r in rs), 2),
+                "ratio_to_trivial": round(rps / base, 3),
+                "non2xx": sum(r["non2xx"] for r in rs),
+                "socket_errors": sum(r["errors"] for r in rs),
+                "rounds_rps": [round(r["rps"], 1) for r in rs],
+            }
+        return result
+    finally:
+        srv.stop()
+        if db_url:
+            drop_pg_database(db_url)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--databases", default="sqlite,postgresql")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    results = {
+        "benchmark": "api",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "load": {"tool": "wrk -t2", "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds},
+        "databases": {},
+    }
+    for kind in [d for d in args.databases.split(",") if d]:
+        t0 = time.monotonic()
+        results["databases"][kind] = bench_database(kind, args.seconds, args.rounds, args.connections)
+        print(f"== {kind} ({time.monotonic() - t0:.0f}s)")
+        for name, r in results["databases"][kind].items():
+            print(f"  {name:24} {r['rps_median']:8.1f} req/s  p50 {r['p50_ms_median']:7.2f} ms  "
+                  f"p99 {r['p99_ms_median']:7.2f} ms  x{r['ratio_to_trivial']:.2f} of trivial  non2xx={r['non2xx']}")
+    out = ROOT / "bench" / "results" / "api.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
