@@ -12,8 +12,10 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -38,6 +40,36 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = "info"
     background_tasks: bool = Field(default=True, description="Run sweepers and delivery workers in this process.")
+    # Rooms and signaling (issue 3; herewith.signaling, herewith.rooms.service)
+    stun_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="STUN URLs handed to browsers, comma-separated (stun:host:3478). None by default."
+    )
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="TURN URLs, comma-separated (turn:host:3478?transport=udp). None by default."
+    )
+    turn_secret: str | None = Field(
+        default=None, description="coturn static-auth-secret: TURN credentials are derived from it (REST-API scheme)."
+    )
+    turn_ttl_seconds: int = Field(default=86400, description="Lifetime of derived TURN credentials.")
+    room_max_senders_normal: int = Field(default=4, description="roomMode normal: people who send media (mesh).")
+    room_max_viewers_normal: int = Field(default=12, description="roomMode normal: receive-only viewers.")
+    room_max_participants_group: int = Field(default=200, description="roomMode group: everyone in the room.")
+    room_empty_grace_seconds: float = Field(default=30.0, description="Keep an empty room's lock state this long.")
+    signaling_ping_interval_seconds: float = Field(
+        default=20.0, description="Server keepalive ping; a silent socket is closed after 2.5 intervals."
+    )
+    signaling_max_message_bytes: int = Field(default=32 * 1024, description="Largest signaling frame accepted.")
+    signaling_rate_per_second: float = Field(default=50.0, description="Sustained frames per second per connection.")
+    signaling_rate_burst: int = Field(default=200, description="Burst of frames per connection above the rate.")
+    signaling_max_strikes: int = Field(default=20, description="Bad frames before the socket is closed (1008).")
+
+    @field_validator("stun_urls", "turn_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
     # Rate limiting (CONTRACT.md "Rate limiting"; herewith.ratelimit)
     ratelimit_enabled: bool = Field(default=True, description="Charge /v1 requests to the organization's budget.")
     ratelimit_backend: str = Field(default="auto", description="auto (Redis when redis_url is set) | memory | redis.")

@@ -1,0 +1,120 @@
+"""Rooms as people enter them: look a room up by name, tell live from gone, and hand out ICE servers.
+
+Rules come from CONTRACT.md "Meetings" (lifecycle: a room works from creation; one hour after ``endDate`` it
+is deactivated and joins stop; DELETE ends it at once) and DESIGN.md (ICE servers from settings, none by
+default; TURN credentials in the REST-API scheme coturn understands).
+
+Usage::
+
+    room = await lookup_room(session, "/team-1b4e...", now)    # RoomRef | raises RoomNotFound / RoomGone
+    servers = ice_servers(settings, now)                          # [{"urls": [...], ...}]
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herewith.meetings import repository as meetings_repository
+
+DEACTIVATE_AFTER_END = timedelta(hours=1)
+ROOM_NAME_MAX = 100
+
+
+class RoomNotFound(Exception):
+    """No meeting has this room name."""
+
+
+class RoomGone(Exception):
+    """The meeting was deleted or deactivated (410). ``reason``: ``deleted`` | ``expired``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RoomRef:
+    """What signaling and the room page need of a meeting (read once per join)."""
+
+    meeting_id: str
+    organization_id: str
+    room_name: str  # with the leading slash
+    room_mode: str  # normal | group
+    is_locked: bool
+    template_type: str | None
+    end_date: datetime
+
+
+def normalize_room_name(name: str) -> str:
+    """``abc`` or ``/abc`` -> ``/abc``. Raises RoomNotFound for names no meeting can have."""
+    name = "/" + name.lstrip("/")
+    if len(name) > ROOM_NAME_MAX or len(name) < 2 or "/" in name[1:]:
+        raise RoomNotFound(name)
+    return name
+
+
+async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
+                      deactivate_after: timedelta = DEACTIVATE_AFTER_END) -> RoomRef:
+    """The live room named ``room_name`` (with or without the leading slash) at time ``now`` (aware UTC).
+
+    Raises :class:`RoomNotFound` (404) or :class:`RoomGone` (410: ``deleted_at`` or ``deactivated_at`` set, or
+    ``now`` later than ``endDate`` + ``deactivate_after`` (1 hour) even before the sweeper marked it).
+    """
+    name = normalize_room_name(room_name)
+    meeting = await meetings_repository.get_by_room_name(session, name)
+    if meeting is None:
+        raise RoomNotFound(name)
+    if meeting.deleted_at is not None:
+        raise RoomGone("deleted")
+    if meeting.deactivated_at is not None or now > meeting.end_date + deactivate_after:
+        raise RoomGone("expired")
+    return RoomRef(
+        meeting_id=meeting.id,
+        organization_id=meeting.organization_id,
+        room_name=meeting.room_name,
+        room_mode=meeting.room_mode or "normal",
+        is_locked=bool(meeting.is_locked) or meeting.template_type == "viewerMode",
+        template_type=meeting.template_type,
+        end_date=meeting.end_date,
+    )
+
+
+def turn_credentials(secret: str, ttl_seconds: int, now: datetime, user: str | None = None) -> tuple[str, str]:
+    """Time-limited TURN credentials in the TURN REST API scheme (coturn ``use-auth-secret``).
+
+    username = ``"<expiry epoch seconds>:<user>"``; password = ``base64(HMAC-SHA1(secret, username))``.
+    coturn accepts them until the expiry with ``static-auth-secret=<secret>``.
+    """
+    expiry = int(now.timestamp()) + int(ttl_seconds)
+    username = f"{expiry}:{user or secrets.token_hex(8)}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def ice_servers(settings: Any, now: datetime, user: str | None = None) -> list[dict[str, Any]]:
+    """``RTCIceServer`` dicts from settings: STUN URLs, then TURN URLs with fresh credentials.
+
+    None by default (host candidates only). TURN URLs without ``turn_secret`` are listed without
+    credentials (for TURN servers that need none).
+    """
+    servers: list[dict[str, Any]] = []
+    stun = list(getattr(settings, "stun_urls", []) or [])
+    turn = list(getattr(settings, "turn_urls", []) or [])
+    if stun:
+        servers.append({"urls": stun})
+    if turn:
+        secret = getattr(settings, "turn_secret", None)
+        if secret:
+            username, credential = turn_credentials(secret, getattr(settings, "turn_ttl_seconds", 86400), now, user)
+            servers.append({"urls": turn, "username": username, "credential": credential})
+        else:
+            servers.append({"urls": turn})
+    return servers

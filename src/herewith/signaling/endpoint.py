@@ -1,0 +1,217 @@
+"""The signaling WebSocket: ``/signal/{roomName}`` (room name without the leading slash).
+
+Transport only: frames in and out, size and rate caps, keepalive, abuse accounting. Room rules live in
+:mod:`herewith.signaling.live_room`; every message is one of :mod:`herewith.signaling.protocol`.
+
+- The first frame must be ``join`` (within 10 s). Frames over ``signaling_max_message_bytes`` get
+  ``error too_large``; more than ``signaling_rate_per_second`` (burst ``signaling_rate_burst``) get
+  ``error rate_limited`` and are dropped; malformed frames get ``error malformed``. Each of these is a strike;
+  after ``signaling_max_strikes`` the socket is closed with 1008.
+- The server sends ``ping`` after ``signaling_ping_interval_seconds`` of silence and closes (1001) a socket
+  silent for 2.5 intervals. Clients answer ``pong``.
+- Outgoing frames go through a bounded queue per connection drained by one writer task, so a slow client
+  never stalls a room; a client that falls 512 frames behind is disconnected.
+
+Usage (a Python client)::
+
+    async with websockets.connect(f"{ws_url}/signal/{room}") as ws:
+        await ws.send(json.dumps({"type": "join", "displayName": "Ann"}))
+        joined = json.loads(await ws.recv())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket
+
+from herewith.signaling import protocol as p
+from herewith.signaling.live_room import CLOSE_NORMAL, CLOSE_POLICY, LiveRoom
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+JOIN_TIMEOUT_SECONDS = 10.0
+QUEUE_LIMIT = 512
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN = 1013
+
+
+class Connection:
+    """One WebSocket as an :class:`~herewith.signaling.live_room.Outbox`: a queue and a writer task."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(QUEUE_LIMIT)
+        self.closing = False
+        self.closed = asyncio.Event()
+        self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    def send_text(self, text: str) -> None:
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("signaling_slow_consumer")
+            self.closing = True
+            self.writer.cancel()
+            asyncio.get_running_loop().create_task(self._close_now(CLOSE_TRY_AGAIN, "too slow"))
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            self.queue.put_nowait((code, reason))
+        except asyncio.QueueFull:
+            self.writer.cancel()
+            asyncio.get_running_loop().create_task(self._close_now(code, reason))
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        try:
+            await self.ws.close(code, reason)
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+        self.closed.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                item = await self.queue.get()
+                if isinstance(item, tuple):
+                    await self._close_now(*item)
+                    return
+                await self.ws.send_text(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the peer went away; the reader notices
+            self.closing = True
+            self.closed.set()
+
+
+class Budget:
+    """Token bucket: ``rate`` frames per second with a burst of ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@router.websocket("/signal/{roomName}")
+async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path name as in the contract
+    """A participant's signaling connection to room ``/{roomName}``."""
+    signaling = ws.app.state.signaling
+    settings = signaling.settings
+    await ws.accept()
+    conn = Connection(ws)
+    participant_id = secrets.token_urlsafe(9)
+    budget = Budget(settings.signaling_rate_per_second, settings.signaling_rate_burst)
+    max_bytes = settings.signaling_max_message_bytes
+    interval = settings.signaling_ping_interval_seconds
+    strikes = 0
+    room: LiveRoom | None = None
+    silent_since = time.monotonic()
+    last_rate_error = 0.0
+
+    def strike(code: p.ErrorCode, message: str, ref: str | None = None) -> bool:
+        """Answer with an error; True when the connection has used up its strikes (then it is closed)."""
+        nonlocal strikes
+        strikes += 1
+        conn.send_text(p.dump(p.error(code, message, ref)))
+        if strikes >= settings.signaling_max_strikes:
+            conn.close(CLOSE_POLICY, "too many bad messages")
+            return True
+        return False
+
+    try:
+        while not conn.closing:
+            timeout = JOIN_TIMEOUT_SECONDS if room is None else interval
+            try:
+                async with asyncio.timeout(timeout):
+                    event = await ws.receive()
+            except TimeoutError:
+                if room is None:
+                    conn.send_text(p.dump(p.error(p.ErrorCode.NOT_JOINED, "Send join first")))
+                    conn.close(CLOSE_POLICY, "no join")
+                    break
+                if time.monotonic() - silent_since > 2.5 * interval:
+                    conn.close(CLOSE_GOING_AWAY, "keepalive timeout")
+                    break
+                conn.send_text('{"type":"ping"}')
+                continue
+            if event["type"] == "websocket.disconnect":
+                break
+            silent_since = time.monotonic()
+            text: Any = event.get("text")
+            if text is None:
+                if strike(p.ErrorCode.MALFORMED, "Binary frames are not accepted; send JSON text"):
+                    break
+                continue
+            if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+                if strike(p.ErrorCode.TOO_LARGE, f"Frames are limited to {max_bytes} bytes"):
+                    break
+                continue
+            if not budget.take():
+                now = time.monotonic()
+                strikes_out = False
+                if now - last_rate_error > 1.0:  # one error per second, never an amplifier
+                    last_rate_error = now
+                    strikes_out = strike(p.ErrorCode.RATE_LIMITED, "Too many messages; slow down")
+                if strikes_out:
+                    break
+                continue
+            try:
+                msg = p.parse_client_message(text)
+            except p.ProtocolError as exc:
+                if strike(exc.code, exc.message):
+                    break
+                continue
+            try:
+                if room is None:
+                    if msg.type == "ping":
+                        conn.send_text('{"type":"pong"}')
+                        continue
+                    if msg.type != "join":
+                        if strike(p.ErrorCode.NOT_JOINED, "Send join first", msg.type):
+                            break
+                        continue
+                    room, status = await signaling.enter(roomName, participant_id, conn, msg)
+                    if status == "refused":
+                        room = None
+                        break
+                else:
+                    await room.handle(participant_id, msg)
+            except Exception:  # noqa: BLE001 - no frame may crash the server
+                log.exception("signaling_handler_failed", type=getattr(msg, "type", None))
+                conn.send_text(p.dump(p.error(p.ErrorCode.INTERNAL, "Internal error", getattr(msg, "type", None))))
+    except Exception:  # noqa: BLE001 - transport errors end this connection only
+        log.debug("signaling_receive_failed", exc_info=True)
+    finally:
+        if room is not None:
+            try:
+                await signaling.left(room, participant_id)
+            except Exception:  # noqa: BLE001
+                log.exception("signaling_leave_failed")
+        conn.close(CLOSE_NORMAL, "")
+        try:
+            async with asyncio.timeout(5):
+                await conn.writer
+        except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+            conn.writer.cancel()

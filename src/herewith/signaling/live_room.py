@@ -1,0 +1,461 @@
+"""The live room: presence, roles, knocking, lock, removal, mute requests and ending, as a state machine.
+
+A :class:`LiveRoom` holds the people connected to one room right now. It never touches a socket or
+Starlette: the transport hands it an :class:`Outbox` per connection (``send_text`` enqueues a frame,
+``close`` ends the connection after the queued frames) and calls :meth:`LiveRoom.handle` with parsed
+messages. Rules come from CONTRACT.md "Room roles" and "Meetings" and from issue 3:
+
+- roles: ``host`` / ``viewer`` from a valid roomKey, otherwise ``visitor``; a visitor admitted after knocking
+  is ``granted_visitor``. Hosts may lock/unlock, admit/reject knockers, remove, ask to mute, end the meeting.
+- a locked room (``isLocked``, ``templateType=viewerMode``, or locked by a host): visitors get ``room_locked``,
+  may ``knock`` and wait until a host answers. RoomKey holders enter directly.
+- ``roomMode`` normal: a peer-to-peer mesh of at most ``max_senders`` (4) sending participants; viewers
+  receive only and any SDP of theirs that would send media is refused.
+
+Usage::
+
+    room = LiveRoom(ref, config, emit)
+    status = await room.join(participant_id, outbox, join_msg, role="visitor")   # "joined" | "lobby" | "refused"
+    await room.handle(participant_id, parsed_message)
+    await room.disconnect(participant_id)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from herewith.kit.time import format_utc
+from herewith.signaling import protocol as p
+from herewith.signaling.events import ParticipantInfo, RoomEvent, RoomEventType
+
+log = structlog.get_logger(__name__)
+
+CHAT_HISTORY = 50
+
+# WebSocket close codes the page understands (4000 + the HTTP status it stands for).
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # repeated abuse
+CLOSE_ENDED = 4001  # ended by a host, deleted or expired
+CLOSE_REMOVED = 4003  # removed by a host, or knock rejected
+CLOSE_NOT_FOUND = 4404
+CLOSE_GONE = 4410
+CLOSE_FULL = 4409
+
+
+class Outbox(Protocol):
+    """One connection as the room sees it. Both calls are non-blocking and never raise."""
+
+    def send_text(self, text: str) -> None: ...
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None: ...
+
+
+class RoomRefLike(Protocol):
+    meeting_id: str
+    organization_id: str
+    room_name: str
+    room_mode: str
+    is_locked: bool
+
+
+@dataclass
+class RoomConfig:
+    """Limits and helpers a room needs from settings.
+
+    ``max_senders``: sending participants (normal rooms: 4); ``max_viewers``: receive-only participants;
+    ``ice_servers(participant_id)`` returns RTCIceServer dicts; ``now()`` aware UTC.
+    """
+
+    max_senders: int
+    max_viewers: int
+    ice_servers: Callable[[str], list[dict[str, Any]]]
+    now: Callable[[], datetime]
+    ping_interval_ms: int = 20_000
+    media: str = "mesh"
+
+
+@dataclass
+class Member:
+    id: str
+    role: str
+    outbox: Outbox
+    display_name: str | None = None
+    external_id: str | None = None
+    metadata: str | None = None
+    user_agent: str | None = None
+    device_id: str | None = None
+    audio: bool = False
+    video: bool = False
+    screen: bool = False
+    streams: p.Streams = field(default_factory=p.Streams)
+    joined_at: datetime | None = None
+    resume_token: str = ""
+
+    @property
+    def sends(self) -> bool:
+        return self.role in p.ROLES_SENDING
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+    def public(self) -> p.Participant:
+        return p.Participant(
+            id=self.id, role=self.role, displayName=self.display_name, audio=self.audio, video=self.video,
+            screen=self.screen, sends=self.sends, streams=self.streams,
+            joinedAt=format_utc(self.joined_at) if self.joined_at else None,
+        )
+
+    def info(self) -> ParticipantInfo:
+        return ParticipantInfo(
+            participant_id=self.id, role_name=self.role, display_name=self.display_name,
+            external_id=self.external_id, metadata=self.metadata, user_agent=self.user_agent,
+            device_id=self.device_id,
+        )
+
+
+def sdp_sends_media(sdp: str) -> bool:
+    """True when an SDP offers to send media: an audio/video m-section whose direction is ``sendrecv``
+    (the default) or ``sendonly`` and which carries a track (``a=msid:`` or ``a=ssrc:``)."""
+    sections = sdp.replace("\r\n", "\n").split("\nm=")
+    for section in sections[1:]:
+        kind = section.split(" ", 1)[0]
+        if kind not in ("audio", "video"):
+            continue
+        lines = section.split("\n")
+        port = section.split(" ", 2)[1] if section.count(" ") >= 2 else "9"
+        if port == "0":  # rejected / stopped m-line
+            continue
+        direction = "sendrecv"
+        has_track = False
+        for line in lines:
+            if line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
+                direction = line[2:]
+            elif line.startswith("a=msid:") or line.startswith("a=ssrc:"):
+                has_track = True
+        if direction in ("sendrecv", "sendonly") and has_track:
+            return True
+    return False
+
+
+EventEmitter = Callable[[RoomEvent], Awaitable[None]]
+
+
+class LiveRoom:
+    """The state of one live room. All methods run on one event loop; state changes happen before awaits."""
+
+    def __init__(self, ref: RoomRefLike, config: RoomConfig, emit: EventEmitter) -> None:
+        self.ref = ref
+        self.config = config
+        self._emit = emit
+        self.locked = bool(ref.is_locked)
+        self.members: dict[str, Member] = {}  # in the call
+        self.lobby: dict[str, Member] = {}  # told the room is locked; not knocking yet
+        self.knockers: dict[str, Member] = {}  # knocking, waiting for a host
+        self.granted: dict[str, str] = {}  # resume token -> role, for reconnects of admitted knockers
+        self.chat: deque[p.ChatOut] = deque(maxlen=CHAT_HISTORY)
+        self.ended = False
+
+    # ----------------------------------------------------------------------------------------------- queries
+    @property
+    def room_name(self) -> str:
+        return self.ref.room_name
+
+    def is_empty(self) -> bool:
+        return not (self.members or self.lobby or self.knockers)
+
+    def senders(self) -> int:
+        return sum(1 for m in self.members.values() if m.sends)
+
+    def connection_count(self) -> int:
+        return len(self.members) + len(self.lobby) + len(self.knockers)
+
+    # ------------------------------------------------------------------------------------------ delivery
+    def _send(self, member: Member, message: Any) -> None:
+        member.outbox.send_text(p.dump(message))
+
+    def _broadcast(self, message: Any, exclude: str | None = None, only: Callable[[Member], bool] | None = None) -> None:
+        text = p.dump(message)
+        for m in list(self.members.values()):
+            if m.id != exclude and (only is None or only(m)):
+                m.outbox.send_text(text)
+
+    def _error(self, member: Member, code: p.ErrorCode, message: str, ref: str | None = None) -> None:
+        self._send(member, p.error(code, message, ref))
+
+    async def _event(self, kind: RoomEventType, member: Member, stats: dict[str, Any] | None = None) -> None:
+        event = RoomEvent(
+            type=kind, room_name=self.ref.room_name, meeting_id=self.ref.meeting_id,
+            organization_id=self.ref.organization_id, participant=member.info(), at=self.config.now(),
+            participants=tuple(m.info() for m in self.members.values()), stats=stats,
+        )
+        try:
+            await self._emit(event)
+        except Exception:  # noqa: BLE001 - a sink must never break the room
+            log.exception("room_event_sink_failed", type=kind)
+
+    # ---------------------------------------------------------------------------------------------- join
+    async def join(self, participant_id: str, outbox: Outbox, msg: p.Join, role: str) -> str:
+        """Enter the room as ``role`` (from the roomKey, or ``visitor``).
+
+        Returns ``"joined"`` (``joined`` sent), ``"lobby"`` (``room_locked`` sent: the room is locked and the
+        visitor may knock) or ``"refused"`` (an ``error`` was sent and the outbox closed: ended room, full room).
+        """
+        member = Member(
+            id=participant_id, role=role, outbox=outbox, display_name=msg.displayName, external_id=msg.externalId,
+            metadata=msg.metadata, user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio,
+            video=msg.video,
+        )
+        if self.ended:
+            self._error(member, p.ErrorCode.ROOM_GONE, "This meeting has ended")
+            outbox.close(CLOSE_GONE, "ended")
+            return "refused"
+        if role == "visitor" and msg.resumeToken and msg.resumeToken in self.granted:
+            member.role = self.granted[msg.resumeToken]
+            member.resume_token = msg.resumeToken
+        elif role == "visitor" and self.locked:
+            self.lobby[participant_id] = member
+            self._send(member, p.RoomLocked())
+            return "lobby"
+        return await self._admit(member)
+
+    def _full_reason(self, member: Member) -> str | None:
+        if member.sends and self.senders() >= self.config.max_senders:
+            return f"This room is full: at most {self.config.max_senders} people can take part"
+        viewers = sum(1 for m in self.members.values() if not m.sends)
+        if not member.sends and viewers >= self.config.max_viewers:
+            return f"This room is full: at most {self.config.max_viewers} viewers"
+        return None
+
+    async def _admit(self, member: Member) -> str:
+        full = self._full_reason(member)
+        if full:
+            self._error(member, p.ErrorCode.ROOM_FULL, full)
+            member.outbox.close(CLOSE_FULL, "room full")
+            return "refused"
+        if not member.sends:
+            member.audio = member.video = False
+        member.joined_at = self.config.now()
+        member.resume_token = member.resume_token or secrets.token_urlsafe(18)
+        if member.role == "granted_visitor":
+            self.granted[member.resume_token] = member.role
+        self._send(member, p.Joined(
+            participantId=member.id, role=member.role,
+            room=p.RoomInfo(roomName=self.ref.room_name, roomMode=self.ref.room_mode, locked=self.locked,
+                            maxSenders=self.config.max_senders, media=self.config.media),
+            participants=[m.public() for m in self.members.values()],
+            iceServers=[p.IceServer(**s) for s in self.config.ice_servers(member.id)],
+            resumeToken=member.resume_token, chat=list(self.chat), pingIntervalMs=self.config.ping_interval_ms,
+        ))
+        self._broadcast(p.ParticipantJoined(participant=member.public()))
+        self.members[member.id] = member
+        if member.is_host:
+            for k in self.knockers.values():  # a host arriving sees who is waiting
+                self._send(member, p.Knocked(participant=k.public()))
+        await self._event("participant.joined", member)
+        return "joined"
+
+    # ------------------------------------------------------------------------------------------ messages
+    async def handle(self, participant_id: str, msg: Any) -> None:
+        """Apply one parsed client message from ``participant_id`` (joined, knocking or in the lobby)."""
+        kind = msg.type
+        member = self.members.get(participant_id)
+        if member is None:
+            waiting = self.lobby.get(participant_id) or self.knockers.get(participant_id)
+            if waiting is None:
+                return
+            if kind == "knock":
+                await self._knock(waiting)
+            elif kind == "leave":
+                await self.disconnect(participant_id, "left")
+            elif kind == "ping":
+                self._send(waiting, p.Pong())
+            elif kind != "pong":
+                self._error(waiting, p.ErrorCode.NOT_JOINED, "Wait until a host lets you in", kind)
+            return
+        if kind in p.HOST_ONLY and not member.is_host:
+            self._error(member, p.ErrorCode.FORBIDDEN, f"Only hosts may send {kind}", kind)
+            return
+        handler = getattr(self, "_on_" + kind, None)
+        if handler is None:
+            self._error(member, p.ErrorCode.MALFORMED, f"{kind} is not valid now", kind)
+            return
+        await handler(member, msg)
+
+    async def _on_join(self, member: Member, msg: p.Join) -> None:
+        self._error(member, p.ErrorCode.ALREADY_JOINED, "Already joined", "join")
+
+    async def _on_knock(self, member: Member, msg: p.Knock) -> None:
+        self._error(member, p.ErrorCode.ALREADY_JOINED, "Already in the room", "knock")
+
+    async def _on_ping(self, member: Member, msg: p.Ping) -> None:
+        self._send(member, p.Pong())
+
+    async def _on_pong(self, member: Member, msg: p.Pong) -> None:
+        return None
+
+    async def _on_leave(self, member: Member, msg: p.Leave) -> None:
+        await self.disconnect(member.id, "left")
+        member.outbox.close(CLOSE_NORMAL, "left")
+
+    def _target(self, member: Member, target_id: str, ref: str) -> Member | None:
+        target = self.members.get(target_id)
+        if target is None or target_id == member.id:
+            self._error(member, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No participant {target_id} in this room", ref)
+            return None
+        return target
+
+    async def _relay_sdp(self, member: Member, msg: p.Offer | p.Answer) -> None:
+        target = self._target(member, msg.to, msg.type)
+        if target is None:
+            return
+        if not member.sends and sdp_sends_media(msg.sdp):
+            self._error(member, p.ErrorCode.VIEWER_CANNOT_SEND, "Viewers receive media and never send it", msg.type)
+            return
+        if not target.sends and not member.sends:
+            self._error(member, p.ErrorCode.FORBIDDEN, "Viewers do not connect to each other", msg.type)
+            return
+        out = p.OfferOut if msg.type == "offer" else p.AnswerOut
+        self._send(target, out(from_=member.id, sdp=msg.sdp))
+
+    _on_offer = _relay_sdp
+    _on_answer = _relay_sdp
+
+    async def _on_candidate(self, member: Member, msg: p.Candidate) -> None:
+        target = self._target(member, msg.to, "candidate")
+        if target is None:
+            return
+        self._send(target, p.CandidateOut(from_=member.id, candidate=msg.candidate, sdpMid=msg.sdpMid,
+                                          sdpMLineIndex=msg.sdpMLineIndex, usernameFragment=msg.usernameFragment))
+
+    async def _on_update(self, member: Member, msg: p.Update) -> None:
+        if member.sends:
+            if msg.audio is not None:
+                member.audio = msg.audio
+            if msg.video is not None:
+                member.video = msg.video
+            if msg.screen is not None:
+                member.screen = msg.screen
+            if msg.streams is not None:
+                member.streams = msg.streams
+        if msg.displayName is not None:
+            member.display_name = msg.displayName
+        self._broadcast(p.ParticipantUpdated(participant=member.public()))
+
+    async def _on_chat(self, member: Member, msg: p.ChatSend) -> None:
+        out = p.ChatOut(from_=member.id, displayName=member.display_name, text=msg.text,
+                        at=format_utc(self.config.now()))
+        self.chat.append(out)
+        self._broadcast(out)
+
+    async def _on_stats(self, member: Member, msg: p.Stats) -> None:
+        await self._event("participant.stats", member, stats={
+            "packetLossSend": msg.packetLossSend, "packetLossRecv": msg.packetLossRecv,
+            "bitrateSend": msg.bitrateSend, "bitrateRecv": msg.bitrateRecv, "sampleRateMs": msg.sampleRateMs,
+        })
+
+    # ------------------------------------------------------------------------------------- host controls
+    async def _on_lock(self, member: Member, msg: p.Lock) -> None:
+        self.locked = msg.locked
+        self._broadcast(p.RoomUpdated(locked=self.locked))
+        if not self.locked:  # unlocking lets everyone waiting in
+            for waiting in list(self.knockers.values()) + list(self.lobby.values()):
+                self.knockers.pop(waiting.id, None)
+                self.lobby.pop(waiting.id, None)
+                self._broadcast(p.KnockHandled(participantId=waiting.id, accepted=True), only=lambda m: m.is_host)
+                waiting.role = "granted_visitor"
+                await self._admit(waiting)
+
+    async def _on_handle_knock(self, member: Member, msg: p.HandleKnock) -> None:
+        knocker = self.knockers.get(msg.participantId)
+        if knocker is None:
+            self._error(member, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No one knocking as {msg.participantId}",
+                        "handle_knock")
+            return
+        del self.knockers[knocker.id]
+        handled = p.KnockHandled(participantId=knocker.id, accepted=msg.accept)
+        self._broadcast(handled, only=lambda m: m.is_host)
+        if msg.accept:
+            knocker.role = "granted_visitor"
+            await self._admit(knocker)
+        else:
+            self._send(knocker, handled)
+            self._error(knocker, p.ErrorCode.KNOCK_REJECTED, "A host declined your request to join")
+            knocker.outbox.close(CLOSE_REMOVED, "rejected")
+
+    async def _on_remove(self, member: Member, msg: p.Remove) -> None:
+        target = self._target(member, msg.participantId, "remove")
+        if target is None:
+            return
+        self._send(target, p.Removed())
+        target.outbox.close(CLOSE_REMOVED, "removed")
+        await self.disconnect(target.id, "removed")
+
+    async def _on_mute_request(self, member: Member, msg: p.MuteRequestSend) -> None:
+        target = self._target(member, msg.participantId, "mute_request")
+        if target is None:
+            return
+        self._send(target, p.MuteRequestOut(from_=member.id, kind=msg.kind))
+
+    async def _on_end_meeting(self, member: Member, msg: p.EndMeeting) -> None:
+        await self.end("ended")
+
+    # ------------------------------------------------------------------------------------------- leaving
+    async def _knock(self, member: Member) -> None:
+        if member.id in self.knockers:
+            self._send(member, p.KnockPending())
+            return
+        self.lobby.pop(member.id, None)
+        if not self.locked:  # unlocked meanwhile: walk in
+            await self._admit(member)
+            return
+        self.knockers[member.id] = member
+        self._send(member, p.KnockPending())
+        self._broadcast(p.Knocked(participant=member.public()), only=lambda m: m.is_host)
+        await self._event("participant.knocked", member)
+
+    async def disconnect(self, participant_id: str, reason: str = "disconnected") -> None:
+        """The connection of ``participant_id`` is gone (or it left/was removed). Idempotent."""
+        if participant_id in self.lobby:
+            del self.lobby[participant_id]
+            return
+        knocker = self.knockers.pop(participant_id, None)
+        if knocker is not None:
+            self._broadcast(p.KnockCancelled(participantId=participant_id), only=lambda m: m.is_host)
+            await self._event("participant.knock_cancelled", knocker)
+            return
+        member = self.members.pop(participant_id, None)
+        if member is None:
+            return
+        self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
+        await self._event("participant.left", member)
+
+    async def end(self, reason: str) -> None:
+        """End the call for everyone (a host's end_meeting, DELETE, or deactivation): ``ended`` then close."""
+        self.ended = reason in ("deleted", "expired")
+        text = p.dump(p.Ended(reason=reason))  # type: ignore[arg-type]
+        everyone = list(self.lobby.values()) + list(self.knockers.values())
+        for m in everyone:
+            m.outbox.send_text(text)
+            m.outbox.close(CLOSE_ENDED, reason)
+        self.lobby.clear()
+        for k in list(self.knockers.values()):
+            await self.disconnect(k.id)
+        self.knockers.clear()
+        members = list(self.members.values())
+        for m in members:
+            m.outbox.send_text(text)
+            m.outbox.close(CLOSE_ENDED, reason)
+        while self.members:
+            last = next(reversed(self.members))
+            member = self.members.pop(last)
+            await self._event("participant.left", member)
+        self.granted.clear()
+        self.locked = bool(self.ref.is_locked)

@@ -1,0 +1,486 @@
+"""The signaling protocol: every message of the room WebSocket, as one typed union.
+
+Shared by the server (:mod:`herewith.signaling.endpoint`, :mod:`herewith.signaling.live_room`), the tests and
+any Python client. Every frame is one JSON object with a ``type``; WebRTC fields are spelled as the browser
+spells them (``sdp``, ``candidate``, ``sdpMid``, ``sdpMLineIndex``).
+
+Client -> server (:data:`ClientMessage`)::
+
+    join          {displayName?, externalId?, metadata?, roomKey?, deviceId?, userAgent?, resumeToken?,
+                   audio?, video?}                      first message of a connection
+    knock         {}                                    ask to enter a locked room (after ``room_locked``)
+    offer         {to, sdp}                             relayed to participant ``to`` as {from, sdp}
+    answer        {to, sdp}                             idem
+    candidate     {to, candidate, sdpMid, sdpMLineIndex}  idem; ``candidate`` "" or null = end of candidates
+    update        {audio?, video?, screen?, displayName?, streams?}  own media state -> participant_updated
+    chat          {text}                                1..2000 characters -> chat to everyone
+    stats         {packetLossSend, packetLossRecv, bitrateSend, bitrateRecv, sampleRateMs}
+    handle_knock  {participantId, accept}               host: admit (granted_visitor) or reject a knocker
+    lock          {locked}                              host: lock or unlock the room
+    remove        {participantId}                       host: remove someone from the call
+    mute_request  {participantId, kind}                 host: ask someone to mute audio or video
+    end_meeting   {}                                    host: end the call for everyone
+    leave         {}                                    leave the call (the server closes the socket)
+    ping / pong   {}                                    keepalive (either side may ping; the other pongs)
+
+Server -> client (:data:`ServerMessage`)::
+
+    joined              {participantId, role, room, participants, iceServers, resumeToken, chat}
+    room_locked         {}                        the room is locked: send ``knock`` and wait
+    knock_pending       {}                        the knock reached the room; wait for a host
+    knocked             {participant}             to hosts: someone knocks
+    knock_cancelled     {participantId}           to hosts: the knocker left
+    knock_handled       {participantId, accepted} to hosts (and to the knocker when rejected)
+    participant_joined  {participant}
+    participant_left    {participantId, reason}   reason: left | disconnected | removed | ended
+    participant_updated {participant}
+    room_updated        {locked}
+    offer/answer/candidate  as sent, with ``from`` instead of ``to``
+    chat                {from, displayName, text, at}
+    mute_request        {from, kind}
+    removed             {}                        you were removed; the socket closes
+    ended               {reason}                  ended (by a host) | deleted | expired; the socket closes
+    error               {code, message, ref?}     see :class:`ErrorCode`
+    ping / pong         {}
+
+Usage::
+
+    msg = parse_client_message('{"type": "chat", "text": "hi"}')   # -> Chat, or raises ProtocolError
+    text = dump(Joined(...))                                         # compact JSON text
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+# ---------------------------------------------------------------------------------------------------------
+# Limits and field rules (CONTRACT.md, "Room roles": URL parameters that reach the server)
+
+DISPLAY_NAME_MAX = 100
+DISPLAY_NAME_FORBIDDEN = set("$!<>:;")
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+METADATA_MAX = 1000  # the contract passes metadata through to webhooks; Herewith caps its size
+CHAT_MAX = 2000
+SDP_MAX = 30_000
+CANDIDATE_MAX = 1000
+PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+ROLES_SENDING = frozenset({"host", "visitor", "granted_visitor", "owner", "member"})
+"""Roles whose browsers send media; ``viewer`` and ``granted_viewer`` only receive."""
+
+
+class ErrorCode(StrEnum):
+    """Named errors (``error.code``), after livekit's errors-as-values."""
+
+    MALFORMED = "malformed"  # not JSON, not an object, unknown type, or a field fails validation
+    TOO_LARGE = "too_large"  # frame over the per-message cap
+    RATE_LIMITED = "rate_limited"  # over the per-connection message rate; the message was dropped
+    NOT_JOINED = "not_joined"  # a message that needs a joined participant came before join
+    ALREADY_JOINED = "already_joined"
+    FORBIDDEN = "forbidden"  # the role does not allow it (e.g. a visitor locking the room)
+    VIEWER_CANNOT_SEND = "viewer_cannot_send"  # a viewer's SDP offers to send media
+    UNKNOWN_PARTICIPANT = "unknown_participant"  # ``to``/``participantId`` is not in the room
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_GONE = "room_gone"  # deleted or deactivated meeting
+    ROOM_FULL = "room_full"  # normal rooms: at most 4 senders
+    KNOCK_REJECTED = "knock_rejected"
+    INVALID_ROOM_KEY = "invalid_room_key"  # informational: joined as a visitor instead
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A client frame that cannot be accepted; ``code`` is an :class:`ErrorCode`."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def validate_display_name(value: str | None) -> str | None:
+    """``displayName``: at most 100 characters, none of ``$!<>:;``; blank is None. Raises ValueError."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > DISPLAY_NAME_MAX:
+        raise ValueError(f"displayName must be at most {DISPLAY_NAME_MAX} characters")
+    bad = sorted(set(value) & DISPLAY_NAME_FORBIDDEN)
+    if bad:
+        raise ValueError("displayName must not contain any of $!<>:;")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("displayName must not contain control characters")
+    return value
+
+
+def validate_external_id(value: str | None) -> str | None:
+    """``externalId``: at most 36 of ``[A-Za-z0-9-_]``; empty is None. Raises ValueError."""
+    if value is None or value == "":
+        return None
+    if not EXTERNAL_ID_RE.match(value):
+        raise ValueError("externalId must be at most 36 characters of A-Z a-z 0-9 - _")
+    return value
+
+
+def validate_metadata(value: str | None) -> str | None:
+    """``metadata``: an opaque string passed through to webhooks, at most 1000 characters. Raises ValueError."""
+    if value is None or value == "":
+        return None
+    if len(value) > METADATA_MAX:
+        raise ValueError(f"metadata must be at most {METADATA_MAX} characters")
+    return value
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=SDP_MAX)
+
+
+ParticipantIdStr = Annotated[str, Field(pattern=PARTICIPANT_ID_RE.pattern)]
+
+# ---------------------------------------------------------------------------------------------------------
+# Client -> server
+
+
+class Join(_Msg):
+    type: Literal["join"] = "join"
+    displayName: str | None = None
+    externalId: str | None = None
+    metadata: str | None = None
+    roomKey: str | None = Field(default=None, max_length=2000)
+    deviceId: str | None = Field(default=None, max_length=64)
+    userAgent: str | None = Field(default=None, max_length=512)
+    resumeToken: str | None = Field(default=None, max_length=64)
+    audio: bool = True
+    video: bool = True
+
+    @field_validator("displayName")
+    @classmethod
+    def _v_name(cls, v: str | None) -> str | None:
+        return validate_display_name(v)
+
+    @field_validator("externalId")
+    @classmethod
+    def _v_ext(cls, v: str | None) -> str | None:
+        return validate_external_id(v)
+
+    @field_validator("metadata")
+    @classmethod
+    def _v_meta(cls, v: str | None) -> str | None:
+        return validate_metadata(v)
+
+
+class Knock(_Msg):
+    type: Literal["knock"] = "knock"
+
+
+class Offer(_Msg):
+    type: Literal["offer"] = "offer"
+    to: ParticipantIdStr
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+
+
+class Answer(_Msg):
+    type: Literal["answer"] = "answer"
+    to: ParticipantIdStr
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+
+
+class Candidate(_Msg):
+    type: Literal["candidate"] = "candidate"
+    to: ParticipantIdStr
+    candidate: str | None = Field(default=None, max_length=CANDIDATE_MAX)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+    usernameFragment: str | None = Field(default=None, max_length=256)
+
+
+class Streams(_Msg):
+    """Stream ids (``MediaStream.id``) a sender uses, so receivers can tell camera from screen."""
+
+    camera: str | None = Field(default=None, max_length=128)
+    screen: str | None = Field(default=None, max_length=128)
+
+
+class Update(_Msg):
+    type: Literal["update"] = "update"
+    audio: bool | None = None
+    video: bool | None = None
+    screen: bool | None = None
+    displayName: str | None = None
+    streams: Streams | None = None
+
+    @field_validator("displayName")
+    @classmethod
+    def _v_name(cls, v: str | None) -> str | None:
+        return validate_display_name(v)
+
+
+class ChatSend(_Msg):
+    type: Literal["chat"] = "chat"
+    text: str = Field(min_length=1, max_length=CHAT_MAX)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text must not be blank")
+        return v
+
+
+class Stats(_Msg):
+    """A WebRTC statistics sample from the page (every ~5 s): loss in percent, bitrates in bits per second."""
+
+    type: Literal["stats"] = "stats"
+    packetLossSend: float = Field(ge=0, le=100)
+    packetLossRecv: float = Field(ge=0, le=100)
+    bitrateSend: float = Field(ge=0, le=1e10)
+    bitrateRecv: float = Field(ge=0, le=1e10)
+    sampleRateMs: int = Field(ge=100, le=600_000)
+
+
+class HandleKnock(_Msg):
+    type: Literal["handle_knock"] = "handle_knock"
+    participantId: ParticipantIdStr
+    accept: bool
+
+
+class Lock(_Msg):
+    type: Literal["lock"] = "lock"
+    locked: bool
+
+
+class Remove(_Msg):
+    type: Literal["remove"] = "remove"
+    participantId: ParticipantIdStr
+
+
+class MuteRequestSend(_Msg):
+    type: Literal["mute_request"] = "mute_request"
+    participantId: ParticipantIdStr
+    kind: Literal["audio", "video"] = "audio"
+
+
+class EndMeeting(_Msg):
+    type: Literal["end_meeting"] = "end_meeting"
+
+
+class Leave(_Msg):
+    type: Literal["leave"] = "leave"
+
+
+class Ping(_Msg):
+    type: Literal["ping"] = "ping"
+
+
+class Pong(_Msg):
+    type: Literal["pong"] = "pong"
+
+
+ClientMessage = Annotated[
+    Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
+          MuteRequestSend, EndMeeting, Leave, Ping, Pong],
+    Field(discriminator="type"),
+]
+CLIENT_TYPES = frozenset(
+    ["join", "knock", "offer", "answer", "candidate", "update", "chat", "stats", "handle_knock", "lock", "remove",
+     "mute_request", "end_meeting", "leave", "ping", "pong"]
+)
+HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting"})
+
+# ---------------------------------------------------------------------------------------------------------
+# Server -> client
+
+
+class Participant(_Msg):
+    """A participant as other participants see it."""
+
+    id: str
+    role: str
+    displayName: str | None = None
+    audio: bool = False
+    video: bool = False
+    screen: bool = False
+    sends: bool = True  # False for viewers: they receive only
+    streams: Streams = Streams()
+    joinedAt: str | None = None
+
+
+class IceServer(_Msg):
+    """An ``RTCIceServer`` as ``new RTCPeerConnection({iceServers})`` takes it."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class RoomInfo(_Msg):
+    roomName: str
+    roomMode: str
+    locked: bool
+    maxSenders: int
+    media: str = "mesh"  # mesh (peer-to-peer) | sfu
+
+
+class ChatOut(_Msg):
+    type: Literal["chat"] = "chat"
+    from_: str = Field(alias="from")
+    displayName: str | None = None
+    text: str
+    at: str
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+
+class Joined(_Msg):
+    type: Literal["joined"] = "joined"
+    participantId: str
+    role: str
+    room: RoomInfo
+    participants: list[Participant]
+    iceServers: list[IceServer]
+    resumeToken: str
+    chat: list[ChatOut] = []
+    pingIntervalMs: int = 20_000
+
+
+class RoomLocked(_Msg):
+    type: Literal["room_locked"] = "room_locked"
+
+
+class KnockPending(_Msg):
+    type: Literal["knock_pending"] = "knock_pending"
+
+
+class Knocked(_Msg):
+    type: Literal["knocked"] = "knocked"
+    participant: Participant
+
+
+class KnockCancelled(_Msg):
+    type: Literal["knock_cancelled"] = "knock_cancelled"
+    participantId: str
+
+
+class KnockHandled(_Msg):
+    type: Literal["knock_handled"] = "knock_handled"
+    participantId: str
+    accepted: bool
+
+
+class ParticipantJoined(_Msg):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant: Participant
+
+
+class ParticipantLeft(_Msg):
+    type: Literal["participant_left"] = "participant_left"
+    participantId: str
+    reason: Literal["left", "disconnected", "removed", "ended"] = "left"
+
+
+class ParticipantUpdated(_Msg):
+    type: Literal["participant_updated"] = "participant_updated"
+    participant: Participant
+
+
+class RoomUpdated(_Msg):
+    type: Literal["room_updated"] = "room_updated"
+    locked: bool
+
+
+class _Relayed(_Msg):
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    from_: str = Field(alias="from")
+
+
+class OfferOut(_Relayed):
+    type: Literal["offer"] = "offer"
+    sdp: str
+
+
+class AnswerOut(_Relayed):
+    type: Literal["answer"] = "answer"
+    sdp: str
+
+
+class CandidateOut(_Relayed):
+    type: Literal["candidate"] = "candidate"
+    candidate: str | None = None
+    sdpMid: str | None = None
+    sdpMLineIndex: int | None = None
+    usernameFragment: str | None = None
+
+
+class MuteRequestOut(_Relayed):
+    type: Literal["mute_request"] = "mute_request"
+    kind: Literal["audio", "video"]
+
+
+class Removed(_Msg):
+    type: Literal["removed"] = "removed"
+
+
+class Ended(_Msg):
+    type: Literal["ended"] = "ended"
+    reason: Literal["ended", "deleted", "expired"] = "ended"
+
+
+class Error(_Msg):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    ref: str | None = None  # the ``type`` of the offending message, when known
+
+
+ServerMessage = Annotated[
+    Union[Joined, RoomLocked, KnockPending, Knocked, KnockCancelled, KnockHandled, ParticipantJoined,
+          ParticipantLeft, ParticipantUpdated, RoomUpdated, OfferOut, AnswerOut, CandidateOut, ChatOut,
+          MuteRequestOut, Removed, Ended, Error, Ping, Pong],
+    Field(discriminator="type"),
+]
+
+_client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+_server_adapter: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+
+def parse_client_message(text: str | bytes) -> Any:
+    """Parse one client frame into its message model. Raises :class:`ProtocolError` (``malformed``).
+
+    The error message names the first offending field, e.g. ``"displayName: must not contain ..."``.
+    """
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.MALFORMED, "frame is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "frame must be a JSON object")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.MALFORMED, f"unknown message type: {str(kind)[:40]!r}")
+    try:
+        return _client_adapter.validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())[1:]) or kind
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ProtocolError(ErrorCode.MALFORMED, f"{loc}: {msg}") from None
+
+
+def parse_server_message(text: str | bytes) -> Any:
+    """Parse one server frame (for Python clients and tests). Raises ``pydantic.ValidationError``."""
+    return _server_adapter.validate_json(text)
+
+
+def dump(message: BaseModel) -> str:
+    """Compact JSON of a message, with ``from`` spelled as on the wire and ``None`` fields left out."""
+    return message.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def error(code: ErrorCode, message: str, ref: str | None = None) -> Error:
+    return Error(code=code, message=message, ref=ref)

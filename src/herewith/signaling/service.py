@@ -1,0 +1,127 @@
+"""Signaling wired to the rest of the server: room lookup, roles from roomKey, limits, events, DELETE.
+
+:class:`Signaling` is created once per app (``app.state.signaling``) by :func:`install`. The transport calls
+:meth:`Signaling.enter` with the first (``join``) message of a connection; everything after goes to the
+returned :class:`~herewith.signaling.live_room.LiveRoom`.
+
+Usage::
+
+    signaling = install(app)                     # in create_app
+    room, status = await signaling.enter("/abc", participant_id, outbox, join_msg)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
+from herewith.rooms import service as rooms
+from herewith.signaling import protocol as p
+from herewith.signaling.events import RoomEvent
+from herewith.signaling.live_room import (
+    CLOSE_GONE,
+    CLOSE_NOT_FOUND,
+    LiveRoom,
+    Outbox,
+    RoomConfig,
+    RoomRefLike,
+)
+from herewith.signaling.router import LocalRouter, Router
+
+log = structlog.get_logger(__name__)
+
+
+class Signaling:
+    """Rooms of this process and the rules that need settings, the clock and the database."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.settings = app.state.settings
+        self.clock = app.state.clock
+        self.router: Router = LocalRouter(self._config_for, self._emit, self.settings.room_empty_grace_seconds)
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _config_for(self, ref: RoomRefLike) -> RoomConfig:
+        s = self.settings
+        group = ref.room_mode == "group"
+        return RoomConfig(
+            max_senders=s.room_max_participants_group if group else s.room_max_senders_normal,
+            max_viewers=s.room_max_participants_group if group else s.room_max_viewers_normal,
+            ice_servers=lambda pid: rooms.ice_servers(s, self.clock.now(), pid),
+            now=self.clock.now,
+            ping_interval_ms=int(s.signaling_ping_interval_seconds * 1000),
+            media="sfu" if group and getattr(self.app.state, "sfu_available", False) else "mesh",
+        )
+
+    async def _emit(self, event: RoomEvent) -> None:
+        for sink in list(self.app.state.room_event_sinks):
+            try:
+                await sink(event)
+            except Exception:  # noqa: BLE001 - sinks must not break rooms
+                log.exception("room_event_sink_failed", type=event.type)
+
+    def role_for(self, room_key: str | None, room_name: str) -> str:
+        """``host`` or ``viewer`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
+        if not room_key:
+            return "visitor"
+        try:
+            return verify_room_key(self.settings.signing_key, room_key, room_name, self.clock.now()).role
+        except InvalidRoomKey:
+            return "visitor"
+
+    async def lookup(self, room_name: str) -> rooms.RoomRef:
+        """The live meeting behind ``room_name``; raises RoomNotFound / RoomGone."""
+        deactivate_after = timedelta(seconds=getattr(self.settings, "room_deactivate_after_seconds", 3600.0))
+        async with self.app.state.sessionmaker() as session:
+            return await rooms.lookup_room(session, room_name, self.clock.now(), deactivate_after)
+
+    # --------------------------------------------------------------------------------------------- entry
+    async def enter(self, room_name: str, participant_id: str, outbox: Outbox, msg: p.Join) -> tuple[LiveRoom | None, str]:
+        """Admit a connection whose first message is ``msg``. Returns ``(room, status)``: status ``joined``,
+        ``lobby`` (locked room: may knock) or ``refused`` (room is None or the outbox was closed)."""
+        try:
+            ref = await self.lookup(room_name)
+        except rooms.RoomNotFound:
+            outbox.send_text(p.dump(p.error(p.ErrorCode.ROOM_NOT_FOUND, "There is no room with this name", "join")))
+            outbox.close(CLOSE_NOT_FOUND, "room not found")
+            return None, "refused"
+        except rooms.RoomGone as gone:
+            outbox.send_text(p.dump(p.error(p.ErrorCode.ROOM_GONE, f"This room has {'ended' if gone.reason == 'deleted' else 'expired'}", "join")))
+            outbox.close(CLOSE_GONE, "room gone")
+            return None, "refused"
+        role = self.role_for(msg.roomKey, ref.room_name)
+        room = await self.router.open_room(ref)
+        status = await room.join(participant_id, outbox, msg, role)
+        if status == "refused":
+            self.router.release(room)
+        return room, status
+
+    async def left(self, room: LiveRoom, participant_id: str) -> None:
+        """The connection is gone (closed by either side)."""
+        await room.disconnect(participant_id)
+        self.router.release(room)
+
+    async def on_meeting_deleted(self, meeting: Any, reason: str) -> None:
+        """``app.state.meeting_deleted_hooks``: end the call for everyone in the room at once."""
+        told = await self.router.end_room(meeting.room_name, "expired" if reason == "expired" else "deleted")
+        if told:
+            log.info("room_ended", room_name=meeting.room_name, reason=reason, connections=told)
+
+
+def install(app: Any) -> Signaling:
+    """Create ``app.state.signaling``, hook it to meeting deletion and shutdown, and mount the WebSocket."""
+    from herewith.signaling.endpoint import router as ws_router
+
+    signaling = Signaling(app)
+    app.state.signaling = signaling
+    app.state.meeting_deleted_hooks.append(signaling.on_meeting_deleted)
+
+    async def close(_: Any) -> None:
+        await signaling.router.close()
+
+    app.state.shutdown_hooks.append(close)
+    app.include_router(ws_router)
+    return signaling

@@ -1,0 +1,1 @@
+"""The room page: ``GET /{roomName}`` (HTML), its static files under ``/room-static/`` (plain ES modules, CSS)."""

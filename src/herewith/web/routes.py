@@ -1,0 +1,85 @@
+"""Room page routes: ``GET /{roomName}`` and the static files of the page.
+
+Status pages: 404 for an unknown room, 410 for a deleted or deactivated one, 400 for URL parameters the
+contract forbids (``displayName``, ``externalId``, ``metadata``; CONTRACT.md "Room roles"). A live room gets
+the page with its configuration embedded as JSON (``#herewith-config``); the page opens the signaling
+WebSocket at ``/signal/{roomName}``.
+
+:func:`install` must run after every other router so ``/{roomName}`` shadows nothing (``/v1``, ``/healthz``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from herewith import __version__
+from herewith.rooms import service as rooms
+from herewith.signaling import protocol as p
+from herewith.rooms.theme_service import get_room_theme  # room theming
+
+HERE = Path(__file__).parent
+STATIC_PREFIX = "/room-static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def _status_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "status.html",
+        {"status": status, "title": title, "message": message, "static": STATIC_PREFIX, "version": __version__},
+        status_code=status, headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/{roomName}", response_class=HTMLResponse)
+async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
+    """The room page for ``/{roomName}``; query: ``roomKey``, ``displayName``, ``externalId``, ``metadata``."""
+    q = request.query_params
+    try:
+        display_name = p.validate_display_name(q.get("displayName"))
+        external_id = p.validate_external_id(q.get("externalId"))
+        metadata = p.validate_metadata(q.get("metadata"))
+    except ValueError as exc:
+        return _status_page(request, 400, "This link is not valid", str(exc))
+    signaling = request.app.state.signaling
+    try:
+        ref = await signaling.lookup(roomName)
+    except rooms.RoomNotFound:
+        return _status_page(request, 404, "Room not found", "There is no meeting room at this address. Check the link you were given.")
+    except rooms.RoomGone as gone:
+        message = ("This meeting has ended and its room was deleted." if gone.reason == "deleted"
+                   else "This meeting room has expired.")
+        return _status_page(request, 410, "This meeting is over", message)
+    config: dict[str, Any] = {
+        "roomName": ref.room_name,
+        "roomMode": ref.room_mode,
+        "signalUrl": "/signal/" + ref.room_name.lstrip("/"),
+        "displayName": display_name,
+        "externalId": external_id,
+        "metadata": metadata,
+        "locked": ref.is_locked,
+        "static": STATIC_PREFIX,
+        "version": __version__,
+    }
+    # Room theming (herewith.rooms.theme_service): colours, logo and backgrounds for the page.
+    async with request.app.state.sessionmaker() as session:
+        theme = await get_room_theme(session, ref.room_name)
+    return templates.TemplateResponse(
+        request, "room.html",
+        {"config_json": json.dumps(config).replace("</", "<\\/"), "static": STATIC_PREFIX, "version": __version__,
+         "room_name": ref.room_name, "theme": theme},
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static files and the room page route. Call last in ``create_app``."""
+    app.mount(STATIC_PREFIX, StaticFiles(directory=str(HERE / "static")), name="room-static")
+    app.include_router(router)

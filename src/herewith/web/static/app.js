@@ -1,0 +1,517 @@
+// The room page: pre-call screen, waiting room, call (grid, chat, people, host controls) and status screens.
+// Media goes through a media layer (mesh.js for peer-to-peer rooms; an SFU layer can implement the same
+// interface for group rooms). `window.herewith` is a small hook for tests and embedding.
+
+import {SignalingClient} from './signaling.js';
+import {LocalMedia} from './localmedia.js';
+import {MeshMedia} from './mesh.js';
+import {StatsSampler} from './stats.js';
+
+const config = JSON.parse(document.getElementById('herewith-config').textContent);
+const params = new URLSearchParams(location.search);
+const roomKey = params.get('roomKey');
+const $ = id => document.getElementById(id);
+const FORBIDDEN_NAME = /[$!<>:;]/;
+
+const state = {
+  phase: 'precall',           // precall | connecting | lobby | knocking | call | ended
+  self: null, role: null, locked: Boolean(config.locked), resumeToken: null, iceServers: [],
+  participants: new Map(),    // id -> participant (others)
+  chat: [], knocks: new Map(), notices: [], events: [], ending: null,
+  timings: {},
+};
+const local = new LocalMedia();
+let media = null;
+let sampler = null;
+let signaling = null;
+
+const mark = name => { if (!(name in state.timings)) state.timings[name] = Math.round(performance.now()); };
+const log = (type, extra = {}) => { state.events.push({type, at: Math.round(performance.now()), ...extra}); if (state.events.length > 500) state.events.shift(); };
+
+function keyRole(token) {
+  // The roomKey is a signed token; its payload names the role. The server decides; this only tailors the UI.
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part + '==='.slice((part.length + 3) % 4))).role || null;
+  } catch { return null; }
+}
+const expectViewer = roomKey && ['viewer'].includes(keyRole(roomKey));
+
+function deviceId() {
+  try {
+    let id = localStorage.getItem('herewith.deviceId');
+    if (!id) { id = crypto.randomUUID(); localStorage.setItem('herewith.deviceId', id); }
+    return id;
+  } catch { return null; }
+}
+
+function show(section) {
+  for (const id of ['precall', 'knock', 'call', 'message']) $(id).hidden = id !== section;
+}
+
+function notice(text, kind = 'info') {
+  state.notices.push({text, kind, at: Date.now()});
+  const el = document.createElement('p');
+  el.className = 'notice';
+  el.textContent = text;
+  $('notices').append(el);
+  setTimeout(() => el.remove(), 8000);
+}
+
+function finish(title, text, {retry = false} = {}) {
+  state.phase = 'ended';
+  state.ending = {title, text};
+  log('finished', {title});
+  if (sampler) sampler.stop();
+  if (media) { media.close(); media = null; }
+  if (signaling) signaling.close();
+  local.stop();
+  $('message-title').textContent = title;
+  $('message-text').textContent = text;
+  $('message-retry').hidden = !retry;
+  show('message');
+}
+
+// ------------------------------------------------------------------------------------------- pre-call
+function renderToggles() {
+  for (const [btn, kind, on, off] of [['pre-mic', 'audio', 'Microphone on', 'Microphone off'], ['pre-cam', 'video', 'Camera on', 'Camera off'],
+                                      ['mic', 'audio', 'Mute', 'Unmute'], ['cam', 'video', 'Stop video', 'Start video']]) {
+    const el = $(btn);
+    const enabled = local.enabled[kind];
+    el.textContent = enabled ? on : off;
+    el.classList.toggle('on', enabled);
+    el.classList.toggle('off', !enabled);
+    el.setAttribute('aria-pressed', String(enabled));
+    el.disabled = !local.has(kind);
+  }
+  $('preview-off').hidden = local.enabled.video;
+  $('screen').textContent = local.screen ? 'Stop sharing' : 'Share screen';
+  $('screen').classList.toggle('off', Boolean(local.screen));
+}
+
+async function fillDevices() {
+  const devices = await local.devices();
+  for (const [sel, kind] of [['camera-select', 'video'], ['mic-select', 'audio']]) {
+    const el = $(sel);
+    el.replaceChildren(...devices[kind].map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${kind === 'video' ? 'Camera' : 'Microphone'} ${i + 1}`;
+      o.selected = d.deviceId === local.deviceIds[kind];
+      return o;
+    }));
+    el.disabled = devices[kind].length === 0 || !local.has(kind);
+  }
+}
+
+async function precall() {
+  show('precall');
+  $('display-name').value = config.displayName || '';
+  if (expectViewer) {
+    $('media-notice').textContent = 'You are joining as a viewer: you will see and hear everyone, and send nothing.';
+    $('media-notice').hidden = false;
+    local.enabled = {audio: false, video: false};
+    for (const id of ['pre-mic', 'pre-cam', 'camera-select', 'mic-select']) $(id).closest('label, .toggles').hidden = true;
+    $('preview').closest('.preview-wrap').hidden = true;
+  } else {
+    const res = await local.start();
+    $('preview').srcObject = local.stream;
+    if (res.error === 'denied') {
+      $('media-notice').textContent = 'Your browser blocked the camera and microphone. You can still join and see and hear others; they will not see or hear you. Allow access in the browser settings and reload to send.';
+      $('media-notice').hidden = false;
+      state.notices.push({text: 'media denied', kind: 'warning'});
+    } else if (res.error) {
+      $('media-notice').textContent = 'No camera or microphone was found. You can still join.';
+      $('media-notice').hidden = false;
+    }
+    await fillDevices();
+  }
+  renderToggles();
+  mark('precallReady');
+}
+
+function validName(value) {
+  const name = value.trim();
+  if (name.length > 100) return 'Your name can be at most 100 characters.';
+  if (FORBIDDEN_NAME.test(name)) return 'Your name cannot contain any of $ ! < > : ;';
+  return null;
+}
+
+function join() {
+  const problem = validName($('display-name').value);
+  $('name-error').hidden = !problem;
+  if (problem) { $('name-error').textContent = problem; return; }
+  mark('joinClicked');
+  state.phase = 'connecting';
+  $('join').disabled = true;
+  signaling = new SignalingClient(config.signalUrl, () => ({
+    type: 'join', displayName: $('display-name').value.trim() || null, externalId: config.externalId || null,
+    metadata: config.metadata || null, roomKey: roomKey || null, deviceId: deviceId(),
+    userAgent: navigator.userAgent.slice(0, 512), resumeToken: state.resumeToken,
+    audio: local.enabled.audio, video: local.enabled.video,
+  }));
+  wire(signaling);
+  signaling.connect();
+}
+
+// ---------------------------------------------------------------------------------------------- call
+function wire(sig) {
+  sig.on('*', m => log(m.type));
+  sig.on('open', m => { if (m.reconnect) teardownMedia(); });
+  sig.on('joined', onJoined);
+  sig.on('room_locked', () => { state.phase = 'lobby'; $('knock-text').textContent = 'Knock to ask a host to let you in.'; $('knock-button').hidden = false; show('knock'); });
+  sig.on('knock_pending', () => { state.phase = 'knocking'; $('knock-text').textContent = 'Waiting for a host to let you in…'; $('knock-button').hidden = true; show('knock'); });
+  sig.on('participant_joined', m => { state.participants.set(m.participant.id, m.participant); if (media) media.participantJoined(m.participant); render(); });
+  sig.on('participant_left', m => {
+    const p = state.participants.get(m.participantId);
+    state.participants.delete(m.participantId);
+    if (media) media.participantLeft(m.participantId);
+    removeTile(m.participantId, 'camera'); removeTile(m.participantId, 'screen');
+    if (p && m.reason === 'removed') notice(`${p.displayName || 'A participant'} was removed`);
+    render();
+  });
+  sig.on('participant_updated', m => {
+    state.participants.set(m.participant.id, m.participant);
+    if (media) media.participantUpdated(m.participant);
+    if (!m.participant.screen) removeTile(m.participant.id, 'screen');
+    render();
+  });
+  for (const t of ['offer', 'answer', 'candidate']) sig.on(t, m => { if (media) media.signal(m); });
+  sig.on('chat', m => { state.chat.push(m); renderChat(); });
+  sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
+  sig.on('knock_cancelled', m => { state.knocks.delete(m.participantId); render(); });
+  sig.on('knock_handled', m => {
+    state.knocks.delete(m.participantId); render();
+    if (!m.accepted && m.participantId === state.self) finish('You were not let in', 'A host declined your request to join.');
+  });
+  sig.on('room_updated', m => { state.locked = m.locked; render(); });
+  sig.on('mute_request', m => {
+    if (m.kind === 'audio') setEnabled('audio', false); else setEnabled('video', false);
+    notice(`A host ${m.kind === 'audio' ? 'muted your microphone' : 'turned off your camera'}`);
+  });
+  sig.on('removed', () => finish('You were removed', 'A host removed you from this meeting.'));
+  sig.on('ended', m => finish('The meeting has ended',
+    m.reason === 'deleted' ? 'This meeting room was deleted. Everyone has been disconnected.'
+      : m.reason === 'expired' ? 'This meeting room has expired.' : 'A host ended the meeting for everyone.'));
+  sig.on('error', m => {
+    if (m.code === 'room_full') finish('This room is full', m.message, {retry: true});
+    else if (m.code === 'room_gone') finish('This meeting is over', m.message);
+    else if (m.code === 'room_not_found') finish('Room not found', m.message);
+    else if (m.code === 'knock_rejected') finish('You were not let in', m.message);
+    else { notice(m.message, 'error'); state.notices.push({text: m.code, kind: 'error'}); }
+  });
+  sig.on('reconnecting', () => { $('conn-status').hidden = false; state.reconnecting = true; });
+  sig.on('closed', m => {
+    if (state.phase === 'ended') return;
+    if (m.final) {
+      if (m.code === 4001) finish('The meeting has ended', 'The meeting was ended.');
+      else if (m.code === 4003) finish('You were removed', 'A host removed you from this meeting.');
+      else finish('You left the meeting', 'You can close this page.');
+    } else {
+      $('conn-status').hidden = false;
+    }
+  });
+}
+
+function teardownMedia() {
+  if (sampler) sampler.stop();
+  if (media) media.close();
+  media = null;
+  for (const id of [...state.participants.keys()]) { removeTile(id, 'camera'); removeTile(id, 'screen'); }
+  state.participants.clear();
+}
+
+async function onJoined(m) {
+  teardownMedia();
+  state.phase = 'call';
+  state.self = m.participantId;
+  state.role = m.role;
+  state.resumeToken = m.resumeToken;
+  state.iceServers = m.iceServers;
+  state.locked = m.room.locked;
+  state.reconnecting = false;
+  $('conn-status').hidden = true;
+  mark('joined');
+  for (const p of m.participants) state.participants.set(p.id, p);
+  const me = {id: m.participantId, role: m.role};
+  const sends = !['viewer', 'granted_viewer'].includes(m.role);
+  if (!sends) local.stop();
+  if (state.chat.length === 0) state.chat.push(...m.chat);
+  const Layer = await mediaLayer(m.room.media);
+  media = new Layer({
+    send: msg => signaling.send(msg), local, iceServers: m.iceServers, selfId: me.id, sends,
+    onRemoteMedia: (id, source, stream) => attachRemote(id, source, stream),
+    onPeerState: (id, st) => log('peer_state', {id, state: st}),
+  });
+  media.start(m.participants);
+  if (sends) sendUpdate();
+  sampler = new StatsSampler(() => (media ? media.peerConnections() : []), s => signaling.send(s), 5000);
+  sampler.start();
+  show('call');
+  render();
+  renderChat();
+}
+
+async function mediaLayer(kind) {
+  if (kind === 'sfu') {
+    try { return (await import('./sfu.js')).SfuMedia; } catch (e) { console.warn('SFU layer unavailable, using mesh', e); }
+  }
+  return MeshMedia;
+}
+
+function sendUpdate() {
+  signaling.send({type: 'update', audio: local.enabled.audio, video: local.enabled.video, screen: Boolean(local.screen),
+                  streams: {camera: local.stream.id, screen: local.screen ? local.screen.id : null}});
+}
+
+function setEnabled(kind, on) {
+  local.setEnabled(kind, on);
+  renderToggles();
+  if (state.phase === 'call' && signaling) sendUpdate();
+  render();
+}
+
+async function startScreenShare(stream) {
+  if (!media || local.screen) return false;
+  try {
+    const s = await local.startScreen(stream);
+    await media.setScreen(s);
+    sendUpdate();
+    render();
+    return true;
+  } catch (e) {
+    notice('Screen sharing was not started.');
+    return false;
+  }
+}
+
+async function stopScreenShare() {
+  if (!local.screen) return;
+  local.stopScreen();
+  if (media) await media.setScreen(null);
+  sendUpdate();
+  removeTile(state.self, 'screen');
+  render();
+}
+local.onscreenended = () => stopScreenShare();
+
+// -------------------------------------------------------------------------------------------- render
+function initials(name) {
+  return (name || '?').split(/\s+/).filter(Boolean).slice(0, 2).map(w => w[0].toUpperCase()).join('') || '?';
+}
+
+function tile(id, source) {
+  const key = `${id}:${source}`;
+  let el = document.querySelector(`.tile[data-key="${CSS.escape(key)}"]`);
+  if (!el) {
+    el = document.createElement('div');
+    el.className = `tile ${source}` + (id === state.self ? ' self' : '');
+    el.dataset.key = key;
+    el.dataset.participant = id;
+    const video = document.createElement('video');
+    video.autoplay = true; video.playsInline = true;
+    if (id === state.self || source === 'screen') video.muted = true;
+    const avatar = document.createElement('div');
+    avatar.className = 'avatar';
+    const label = document.createElement('div');
+    label.className = 'label';
+    el.append(video, avatar, label);
+    $('grid').append(el);
+  }
+  return el;
+}
+
+function removeTile(id, source) {
+  const el = document.querySelector(`.tile[data-key="${CSS.escape(`${id}:${source}`)}"]`);
+  if (el) { const v = el.querySelector('video'); v.srcObject = null; el.remove(); }
+}
+
+function attachRemote(id, source, stream) {
+  const video = tile(id, source).querySelector('video');
+  video.srcObject = stream;
+  video.play().catch(() => {});
+  if (!('firstRemoteFrame' in state.timings) && video.requestVideoFrameCallback && source === 'camera') {
+    video.requestVideoFrameCallback(() => mark('firstRemoteFrame'));
+  }
+  render();
+}
+
+function render() {
+  if (state.phase !== 'call') return;
+  const isHost = state.role === 'host';
+  const sends = !['viewer', 'granted_viewer'].includes(state.role);
+  // own tiles
+  if (sends) {
+    const el = tile(state.self, 'camera');
+    const v = el.querySelector('video');
+    if (v.srcObject !== local.stream) v.srcObject = local.stream;
+    fillTile(el, {displayName: ($('display-name').value.trim() || 'You') + ' (you)', audio: local.enabled.audio, video: local.enabled.video});
+    if (local.screen) {
+      const s = tile(state.self, 'screen');
+      const sv = s.querySelector('video');
+      if (sv.srcObject !== local.screen) sv.srcObject = local.screen;
+      fillTile(s, {displayName: 'Your screen', audio: true, video: true}, true);
+    }
+  }
+  for (const p of state.participants.values()) {
+    if (!p.sends) continue;
+    fillTile(tile(p.id, 'camera'), p);
+    const screenTile = document.querySelector(`.tile[data-key="${CSS.escape(`${p.id}:screen`)}"]`);
+    if (screenTile) fillTile(screenTile, {...p, displayName: `${p.displayName || 'Guest'}'s screen`, audio: true, video: true}, true);
+  }
+  $('grid').dataset.count = String($('grid').children.length);
+  // people
+  const people = [{id: state.self, role: state.role, displayName: ($('display-name').value.trim() || 'You'), audio: local.enabled.audio, self: true},
+                  ...state.participants.values()];
+  $('people').replaceChildren(...people.map(p => {
+    const li = document.createElement('li');
+    li.dataset.participant = p.id;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = (p.displayName || 'Guest') + (p.self ? ' (you)' : '');
+    const role = document.createElement('span');
+    role.className = 'role';
+    role.textContent = p.role.replace('_', ' ');
+    li.append(name, role);
+    if (p.sends !== false && !p.audio) { const m = document.createElement('span'); m.className = 'muted-icon'; m.textContent = 'muted'; m.title = 'Microphone off'; li.append(m); }
+    if (isHost && !p.self) {
+      if (p.audio) li.append(button('Mute', () => requestMute(p.id), 'mute-' + p.id));
+      li.append(button('Remove', () => remove(p.id), 'remove-' + p.id));
+    }
+    return li;
+  }));
+  // knocks (hosts)
+  $('knocks').hidden = !isHost || state.knocks.size === 0;
+  $('knock-list').replaceChildren(...[...state.knocks.values()].map(k => {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = k.displayName || 'Guest';
+    li.append(name, button('Let in', () => admit(k.id, true), 'admit-' + k.id), button('Deny', () => admit(k.id, false), 'deny-' + k.id));
+    return li;
+  }));
+  for (const el of document.querySelectorAll('.host-only')) el.hidden = !isHost;
+  $('lock').textContent = state.locked ? 'Unlock room' : 'Lock room';
+  $('lock-status').hidden = !state.locked;
+  for (const id of ['mic', 'cam', 'screen']) $(id).hidden = !sends;
+  renderToggles();
+}
+
+function fillTile(el, p, isScreen = false) {
+  const label = el.querySelector('.label');
+  label.replaceChildren();
+  const name = document.createElement('span');
+  name.textContent = p.displayName || 'Guest';
+  label.append(name);
+  if (!isScreen && !p.audio) {
+    const m = document.createElement('span');
+    m.className = 'muted-icon';
+    m.textContent = '🔇';
+    m.title = 'Microphone off';
+    label.append(m);
+  }
+  el.dataset.audio = String(Boolean(p.audio));
+  el.dataset.video = String(Boolean(p.video));
+  const avatar = el.querySelector('.avatar');
+  avatar.textContent = initials(p.displayName);
+  avatar.hidden = isScreen || Boolean(p.video);
+}
+
+function button(text, onclick, testId) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.dataset.action = testId;
+  b.onclick = onclick;
+  return b;
+}
+
+function renderChat() {
+  $('chat-log').replaceChildren(...state.chat.map(m => {
+    const li = document.createElement('li');
+    const who = document.createElement('div');
+    who.className = 'who';
+    who.textContent = (m.from === state.self ? 'You' : (m.displayName || 'Guest')) + ' · ' + new Date(m.at).toLocaleTimeString();
+    const text = document.createElement('div');
+    text.textContent = m.text;
+    li.append(who, text);
+    return li;
+  }));
+  $('chat-log').scrollTop = $('chat-log').scrollHeight;
+}
+
+// --------------------------------------------------------------------------------------------- actions
+const sendChat = text => signaling && signaling.send({type: 'chat', text});
+const lock = locked => signaling && signaling.send({type: 'lock', locked});
+const admit = (participantId, accept) => signaling && signaling.send({type: 'handle_knock', participantId, accept});
+const remove = participantId => signaling && signaling.send({type: 'remove', participantId});
+const requestMute = (participantId, kind = 'audio') => signaling && signaling.send({type: 'mute_request', participantId, kind});
+const endMeeting = () => signaling && signaling.send({type: 'end_meeting'});
+const knock = () => signaling && signaling.send({type: 'knock'});
+function leave() {
+  if (signaling) signaling.send({type: 'leave'});
+  finish('You left the meeting', 'You can close this page.');
+}
+
+$('pre-mic').onclick = () => setEnabled('audio', !local.enabled.audio);
+$('pre-cam').onclick = () => setEnabled('video', !local.enabled.video);
+$('mic').onclick = () => setEnabled('audio', !local.enabled.audio);
+$('cam').onclick = () => setEnabled('video', !local.enabled.video);
+$('screen').onclick = () => (local.screen ? stopScreenShare() : startScreenShare());
+$('camera-select').onchange = async e => { const t = await local.useDevice('video', e.target.value); if (media) media.trackChanged('video', t); renderToggles(); };
+$('mic-select').onchange = async e => { const t = await local.useDevice('audio', e.target.value); if (media) media.trackChanged('audio', t); renderToggles(); };
+$('join').onclick = join;
+$('display-name').addEventListener('keydown', e => { if (e.key === 'Enter') join(); });
+$('knock-button').onclick = knock;
+$('lock').onclick = () => lock(!state.locked);
+$('end').onclick = () => { if (confirm('End the meeting for everyone?')) endMeeting(); };
+$('leave').onclick = leave;
+$('message-retry').onclick = () => location.reload();
+$('chat-form').onsubmit = e => {
+  e.preventDefault();
+  const text = $('chat-input').value.trim();
+  if (text) { sendChat(text); $('chat-input').value = ''; }
+};
+window.addEventListener('pagehide', () => { if (signaling) signaling.send({type: 'leave'}); });
+
+// ---------------------------------------------------------------------------------------- test hook
+async function getStats() {
+  const summary = media ? await media.summary() : {peers: {}};
+  const totals = {framesDecoded: 0, audioBytesReceived: 0, audioPacketsReceived: 0, screenFramesDecoded: 0,
+                  bytesSent: 0, audioBytesSent: 0, videoBytesSent: 0, screenBytesSent: 0, connected: 0};
+  for (const p of Object.values(summary.peers)) {
+    totals.framesDecoded += p.video.framesDecoded;
+    totals.audioBytesReceived += p.audio.bytesReceived;
+    totals.audioPacketsReceived += p.audio.packetsReceived;
+    totals.screenFramesDecoded += p.screen.framesDecoded;
+    totals.audioBytesSent += p.sent.audioBytes;
+    totals.videoBytesSent += p.sent.videoBytes;
+    totals.screenBytesSent += p.sent.screenBytes;
+    totals.bytesSent += p.sent.audioBytes + p.sent.videoBytes + p.sent.screenBytes;
+    if (p.connectionState === 'connected') totals.connected += 1;
+  }
+  return {phase: state.phase, self: state.self, role: state.role, peers: summary.peers, totals};
+}
+
+window.herewith = {
+  config,
+  get phase() { return state.phase; },
+  get self() { return state.self; },
+  get role() { return state.role; },
+  get locked() { return state.locked; },
+  get ending() { return state.ending; },
+  get reconnecting() { return Boolean(state.reconnecting); },
+  participants: () => [...state.participants.values()],
+  chat: () => state.chat.slice(),
+  knocks: () => [...state.knocks.values()],
+  notices: () => state.notices.slice(),
+  events: () => state.events.slice(),
+  timings: () => ({...state.timings}),
+  getStats, join, leave, sendChat, lock, admit, remove, requestMute, endMeeting, knock,
+  startScreenShare, stopScreenShare,
+  setMic: on => setEnabled('audio', on),
+  setCamera: on => setEnabled('video', on),
+  dropConnection: () => { if (signaling && signaling.ws) signaling.ws.close(4000, 'test'); },
+};
+
+precall();
