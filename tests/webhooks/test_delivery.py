@@ -1,0 +1,149 @@
+"""Delivery: retries with backoff driven by the clock, timeouts, give-up after the window, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from herewith.config import Settings
+from herewith.webhooks.delivery import retry_delay
+from herewith.webhooks.signing import verify_signature
+from tests.webhooks.helpers import Receiver, Room, await_for, person
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
+                    background_tasks=True, sweeper_interval_seconds=0.1, webhook_poll_seconds=0.05,
+                    webhook_timeout_seconds=0.5)
+
+
+async def _deliveries(client, webhook_id):
+    out, cursor = [], None
+    while True:
+        page = (await client.get(f"/webhooks/{webhook_id}/deliveries",
+                                 params={"limit": 100, **({"cursor": cursor} if cursor else {})})).json()
+        out += page["results"]
+        cursor = page["cursor"]
+        if not cursor:
+            return out
+
+
+def test_backoff_is_exponential_and_capped():
+    s = Settings(webhook_retry_base_seconds=5, webhook_retry_max_interval_seconds=3600)
+    assert [retry_delay(s, n) for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+    assert retry_delay(s, 20) == 3600
+
+
+async def test_receiver_down_for_a_while_then_every_event_arrives(client, server, org):
+    receiver = Receiver()  # not started: connection refused
+    hook = (await client.post("/webhooks", json={"url": receiver.url})).json()
+    meeting = (await client.post("/meetings", json={"endDate": "2099-02-18T14:23:00.000Z"})).json()
+    room = Room(server, meeting, org.organization_id)
+    a, b = room.join(person("Ann", "host")), room.join(person("Bob"))
+    room.knock(person("Kim"))
+    room.leave(a)
+    room.leave(b)
+    # Three failed rounds, moved along by the clock (5 s, 10 s, 20 s backoff).
+    for step in (0, 6, 11, 21):
+        server.clock.advance(step)
+        n = {0: 6, 6: 12, 11: 18, 21: 24}[step]
+        await await_for(lambda: len([1]) and _count_sync(server, hook) >= n, timeout=20)
+    log = await _deliveries(client, hook["webhookId"])
+    assert all(not d["succeeded"] and d["statusCode"] is None and d["error"] for d in log)
+    assert sorted({d["attempt"] for d in log}) == [1, 2, 3, 4]
+    receiver.start()
+    try:
+        server.clock.advance(41)
+        # The grace period passed meanwhile (79 s > 60 s): session.ended joins the six queued events.
+        await await_for(lambda: len(receiver.received) >= 7, timeout=20)
+        types = receiver.types()
+        assert sorted(types) == sorted(["room.client.joined", "room.client.joined", "room.session.started",
+                                        "room.client.knocked", "room.client.left", "room.client.left",
+                                        "room.session.ended"])
+        for r in receiver.received:
+            assert verify_signature(hook["secret"], r.headers["Whereby-Signature"], r.body)
+        ids = {e["id"] for e in receiver.events()}
+        assert len(ids) == 7
+        log = await _deliveries(client, hook["webhookId"])
+        ok = [d for d in log if d["succeeded"]]
+        assert {d["eventId"] for d in ok} == ids
+        assert sorted(d["attempt"] for d in ok) == [1, 5, 5, 5, 5, 5, 5]
+        # Nothing more is sent once delivered.
+        server.clock.advance(3600)
+        import asyncio
+
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 7
+    finally:
+        receiver.stop()
+
+
+def _count_sync(server, hook) -> int:
+    from sqlalchemy import func, select
+
+    from herewith.webhooks.models import WebhookDelivery
+
+    async def count() -> int:
+        async with server.app.state.sessionmaker() as s:
+            return await s.scalar(select(func.count()).select_from(WebhookDelivery)
+                                  .where(WebhookDelivery.endpoint_id == hook["webhookId"]))
+
+    return server.run_coro(count())
+
+
+async def test_errors_and_timeouts_are_retried_with_the_same_event_id(client, server, org):
+    receiver = Receiver(status=500).start()
+    try:
+        hook = (await client.post("/webhooks", json={"url": receiver.url})).json()
+        meeting = (await client.post("/meetings", json={"endDate": "2099-02-18T14:23:00.000Z"})).json()
+        Room(server, meeting, org.organization_id).knock(person("Kim"))
+        await await_for(lambda: len(receiver.received) == 1)
+        receiver.status, receiver.delay = 200, 1.0  # answers after the 0.5 s timeout
+        server.clock.advance(6)
+        await await_for(lambda: _count_sync(server, hook) >= 2)
+        receiver.delay = 0
+        server.clock.advance(11)
+        await await_for(lambda: _count_sync(server, hook) >= 3)
+        log = sorted(await _deliveries(client, hook["webhookId"]), key=lambda d: d["attempt"])
+        assert [d["statusCode"] for d in log] == [500, None, 200]
+        assert "timeout" in log[1]["error"] and log[0]["error"] == "HTTP 500" and log[2]["succeeded"]
+        assert len({r.body for r in receiver.received}) == 1  # same event id and bytes on every attempt
+    finally:
+        receiver.stop()
+
+
+async def test_gives_up_after_the_retry_window(client, server, org):
+    receiver = Receiver()
+    hook = (await client.post("/webhooks", json={"url": receiver.url})).json()
+    meeting = (await client.post("/meetings", json={"endDate": "2099-02-18T14:23:00.000Z"})).json()
+    Room(server, meeting, org.organization_id).knock(person("Kim"))
+    await await_for(lambda: _count_sync(server, hook) >= 1)
+    attempts = 1
+    # March through the schedule: 5 s doubling, capped at 1 h, for 24 h.
+    for _ in range(60):
+        server.clock.advance(3601)
+        await await_for(lambda: _count_sync(server, hook) > attempts or _state(server, hook) == "failed")
+        attempts = _count_sync(server, hook)
+        if _state(server, hook) == "failed":
+            break
+    assert _state(server, hook) == "failed"
+    assert 20 <= attempts <= 30
+    server.clock.advance(7 * 24 * 3600)
+    import asyncio
+
+    await asyncio.sleep(0.3)
+    assert _count_sync(server, hook) == attempts
+
+
+def _state(server, hook) -> str:
+    from sqlalchemy import select
+
+    from herewith.webhooks.models import WebhookEvent
+
+    async def get() -> str:
+        async with server.app.state.sessionmaker() as s:
+            return await s.scalar(select(WebhookEvent.state).where(WebhookEvent.endpoint_id == hook["webhookId"]))
+
+    return server.run_coro(get())
