@@ -19,6 +19,8 @@ def create_limiter(settings: Any) -> RateLimiter | None:
     if not getattr(settings, "ratelimit_enabled", True):
         return None
     kind = getattr(settings, "ratelimit_backend", "auto")
+    if kind not in ("auto", "memory", "redis"):
+        raise ValueError(f"ratelimit_backend must be auto, memory or redis, not {kind!r}")
     redis_url = getattr(settings, "redis_url", None)
     if kind == "redis" or (kind == "auto" and redis_url):
         if not redis_url:
