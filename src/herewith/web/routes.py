@@ -79,6 +79,19 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
     )
 
 
+async def _theme(request: Request, room_name: str) -> Any:
+    """The room's theme (herewith.rooms.theme_service), or None when theming is unavailable."""
+    try:
+        from herewith.rooms.theme_service import get_room_theme
+    except ImportError:  # pragma: no cover - theming is optional for the page
+        return None
+    try:
+        async with request.app.state.sessionmaker() as session:
+            return await get_room_theme(session, room_name)
+    except Exception:  # noqa: BLE001 - a broken theme must not keep people out of their meeting
+        return None
+
+
 def install(app: FastAPI) -> None:
     """Mount the static files and the room page route. Call last in ``create_app``."""
     app.mount(STATIC_PREFIX, StaticFiles(directory=str(HERE / "static")), name="room-static")

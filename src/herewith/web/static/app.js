@@ -127,6 +127,7 @@ async function precall() {
     await fillDevices();
   }
   renderToggles();
+  $('join').disabled = false;
   mark('precallReady');
 }
 
@@ -171,6 +172,7 @@ function wire(sig) {
     render();
   });
   sig.on('participant_updated', m => {
+    if (m.participant.id === state.self) return;
     state.participants.set(m.participant.id, m.participant);
     if (media) media.participantUpdated(m.participant);
     if (!m.participant.screen) removeTile(m.participant.id, 'screen');
@@ -373,7 +375,7 @@ function render() {
     role.className = 'role';
     role.textContent = p.role.replace('_', ' ');
     li.append(name, role);
-    if (p.sends !== false && !p.audio) { const m = document.createElement('span'); m.className = 'muted-icon'; m.textContent = 'muted'; m.title = 'Microphone off'; li.append(m); }
+    if (p.sends !== false && !p.audio) li.append(mutedIcon());
     if (isHost && !p.self) {
       if (p.audio) li.append(button('Mute', () => requestMute(p.id), 'mute-' + p.id));
       li.append(button('Remove', () => remove(p.id), 'remove-' + p.id));
@@ -404,17 +406,24 @@ function fillTile(el, p, isScreen = false) {
   name.textContent = p.displayName || 'Guest';
   label.append(name);
   if (!isScreen && !p.audio) {
-    const m = document.createElement('span');
-    m.className = 'muted-icon';
-    m.textContent = '🔇';
-    m.title = 'Microphone off';
-    label.append(m);
+    label.append(mutedIcon());
   }
   el.dataset.audio = String(Boolean(p.audio));
   el.dataset.video = String(Boolean(p.video));
   const avatar = el.querySelector('.avatar');
   avatar.textContent = initials(p.displayName);
   avatar.hidden = isScreen || Boolean(p.video);
+}
+
+// A crossed-out microphone (inline SVG: no icon font, no emoji font needed).
+function mutedIcon() {
+  const span = document.createElement('span');
+  span.className = 'muted-icon';
+  span.title = 'Microphone off';
+  span.setAttribute('aria-label', 'Microphone off');
+  span.innerHTML = '<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">'
+    + '<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M3 3l18 18"/></svg>';
+  return span;
 }
 
 function button(text, onclick, testId) {
