@@ -59,6 +59,8 @@ async def test_room_page_uses_primary_colour_and_logo(client, server):
                 " return {w: i.naturalWidth, h: i.naturalHeight, src: i.currentSrc}; }")
             assert logo_state["w"] == 420 and logo_state["h"] == 120, logo_state
             assert f"/themes/rooms/{room}/logo?v=" in logo_state["src"]
+            assert await page.evaluate("document.querySelectorAll('img.herewith-logo').length") == 1
+            assert await page.evaluate("document.querySelectorAll('style#herewith-theme').length") == 1
             styles = await page.evaluate(
                 "() => ({button: getComputedStyle(document.querySelector('button.primary')).backgroundColor,"
                 " primary: getComputedStyle(document.documentElement).getPropertyValue('--primary').trim()})")

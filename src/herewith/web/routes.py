@@ -22,7 +22,6 @@ from fastapi.templating import Jinja2Templates
 from herewith import __version__
 from herewith.rooms import service as rooms
 from herewith.signaling import protocol as p
-from herewith.rooms.theme_service import get_room_theme  # room theming
 
 HERE = Path(__file__).parent
 STATIC_PREFIX = "/room-static"
@@ -68,9 +67,7 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
         "static": STATIC_PREFIX,
         "version": __version__,
     }
-    # Room theming (herewith.rooms.theme_service): colours, logo and backgrounds for the page.
-    async with request.app.state.sessionmaker() as session:
-        theme = await get_room_theme(session, ref.room_name)
+    theme = await _theme(request, ref.room_name)  # room theming: colours, logo and backgrounds for the page
     return templates.TemplateResponse(
         request, "room.html",
         {"config_json": json.dumps(config).replace("</", "<\\/"), "static": STATIC_PREFIX, "version": __version__,
