@@ -101,3 +101,31 @@ def test_room_names_from_paths():
     for bad in ("", "/", "a/b", "x" * 100):
         with pytest.raises(Exception):
             normalize_room_name(bad)
+
+
+def test_theming_paths_and_enums_match_the_vendor_spec(tmp_path):
+    from herewith.app import create_app
+    from herewith.config import Settings
+    from herewith.rooms.theme_schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
+    from tests.support.contract import spec
+
+    ours = create_app(Settings(data_dir=tmp_path)).openapi()["paths"]
+    theirs = {p: v for p, v in spec()["paths"].items() if "/theme/" in p}
+    assert len(theirs) == 4
+    for path, ops in theirs.items():
+        assert set(ops) == {"put"}
+        mine = ours["/v1" + path]["put"]
+        assert set(mine["requestBody"]["content"]) == set(ops["put"]["requestBody"]["content"]), path
+        assert "204" in mine["responses"]
+        body = ops["put"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        if path.endswith("/tokens"):
+            for preset in body["tokensPreset"]["enum"]:
+                ThemeTokensRequest.model_validate({"tokensPreset": preset})
+        elif path.endswith("/logo"):
+            for value in body["theme"]["enum"]:
+                LogoResetRequest.model_validate({"theme": value})
+        else:
+            for palette in body["palette"]["enum"]:
+                for theme in body["theme"]["enum"]:
+                    BackgroundPresetRequest.model_validate({"palette": palette, "theme": theme})
+            assert set(body["palette"]["enum"]) == set(PALETTES) and set(body["theme"]["enum"]) == set(THEMES)
