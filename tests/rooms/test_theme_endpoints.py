@@ -314,3 +314,22 @@ async def test_deleting_the_meeting_removes_its_files(client, server, settings):
     meeting_id = (await client.get("/meetings")).json()["results"][0]["meetingId"]
     assert (await client.delete(f"/meetings/{meeting_id}")).status_code == 204
     assert [p for p in themes.rglob("*") if p.is_file()] == []
+
+
+async def test_deactivated_room_loses_its_files(client, server, settings):
+    from datetime import timedelta
+
+    from herewith.kit.time import format_utc
+
+    end = server.clock.now() + timedelta(minutes=10)
+    r = await client.post("/meetings", json={"endDate": format_utc(end)})
+    room = r.json()["roomName"].lstrip("/")
+    assert (await client.put(f"/rooms/{room}/theme/logo", **upload(png((10, 10))))).status_code == 204
+    themes = settings.data_dir / "themes"
+    assert len([p for p in themes.rglob("*") if p.is_file()]) == 1
+    server.clock.advance((end + timedelta(hours=1, seconds=5) - server.clock.now()).total_seconds())
+    for _ in range(100):  # the lifecycle sweeper deactivates the room and calls the "expired" hooks
+        if not [p for p in themes.rglob("*") if p.is_file()]:
+            break
+        await asyncio.sleep(0.1)
+    assert [p for p in themes.rglob("*") if p.is_file()] == []

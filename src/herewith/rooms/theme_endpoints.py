@@ -219,13 +219,14 @@ async def room_image(roomName: str, kind: str, request: Request, session: Sessio
 
 def install(app: FastAPI) -> None:
     """Mount the public ``/themes`` routes, the file store (``<data_dir>/themes``) and the hook that
-    removes a deleted room's files. The ``/v1`` :data:`router` is included by ``create_app``."""
+    removes a deleted or deactivated room's files. The ``/v1`` :data:`router` is included by ``create_app``."""
     store = ThemeStore(app.state.settings.data_dir / "themes")
     app.state.theme_store = store
     app.include_router(public_router)
 
     async def forget_deleted_room(meeting: Any, reason: str) -> None:
-        if reason == "deleted" or getattr(meeting, "deleted_at", None) is not None:
-            await service.forget_room(store, meeting)
+        # "deleted" (DELETE /meetings) or "expired" (deactivated at endDate + 1 h: the room page is a 410
+        # from then on, and the sweeper's later deletion calls no hook): the images are no longer shown.
+        await service.forget_room(store, meeting)
 
     app.state.meeting_deleted_hooks.append(forget_deleted_room)

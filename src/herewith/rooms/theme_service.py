@@ -215,5 +215,6 @@ async def builtin_background(palette: str, theme: str) -> ServedImage:
 
 
 async def forget_room(store: ThemeStore, meeting: Meeting) -> None:
-    """Remove a deleted room's theme files (its row goes with the meeting row)."""
+    """Remove a deleted or deactivated room's theme files (the row stays; serving falls back to the
+    built-in images when a file is gone)."""
     await asyncio.to_thread(store.remove_room, meeting.id)
