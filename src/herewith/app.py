@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from herewith.signaling.service import install as install_signaling
     from herewith.web.routes import install as install_room_pages
 
+    from herewith.media.setup import install as install_media
+
+    install_media(app)  # issue 7: group rooms on Janus (supervised local Janus or HEREWITH_JANUS_URL)
     install_signaling(app)
     install_room_pages(app)
 

@@ -70,6 +70,53 @@ class Settings(BaseSettings):
             return [u.strip() for u in value.split(",") if u.strip()]
         return value
 
+    # Group rooms on the Janus SFU (issue 7; herewith.media, docs/janus-notes.md)
+    janus: str = Field(
+        default="auto",
+        description="auto (a local Janus when the janus binary exists and no janus_url is set) | local | external | off.",
+    )
+    janus_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="External Janus HTTP API roots, comma-separated (http://10.0.0.5:8088/janus); rooms are placed by load.",
+    )
+    janus_admin_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Admin API roots of the external instances, same order as janus_url (optional)."
+    )
+    janus_api_secret: str | None = Field(default=None, description="api_secret of the external Janus instances.")
+    janus_admin_secret: str | None = Field(default=None, description="admin_secret of the external Janus instances.")
+    janus_admin_key: str | None = Field(default=None, description="VideoRoom admin_key of the external instances.")
+    janus_binary: str = Field(default="janus", description="The local Janus executable.")
+    janus_ice_enforce_list: str | None = Field(
+        default=None, description="Local Janus: interfaces ICE may use (the test namespace needs v0)."
+    )
+    janus_nat_1_1_mapping: str | None = Field(default=None, description="Local Janus: public IP to advertise (NAT 1:1).")
+    janus_rtp_ports: str = Field(default="20000-40000", description="Local Janus: UDP port range for media.")
+    janus_room_bitrate: int = Field(default=512_000, description="Cap on each publisher's video, bits per second (REMB).")
+    janus_room_idle_seconds: float = Field(default=60.0, description="Destroy a group room's Janus room after it stays empty this long.")
+
+    @field_validator("janus_url", "janus_admin_url", mode="before")
+    @classmethod
+    def _split_janus_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @property
+    def janus_mode(self) -> str:
+        """``local``, ``external`` or ``off`` after resolving ``auto`` (local when the binary is on the PATH)."""
+        import shutil
+
+        if self.janus == "auto":
+            if self.janus_url:
+                return "external"
+            return "local" if shutil.which(self.janus_binary) else "off"
+        return self.janus
+
+    @property
+    def janus_workdir(self) -> Path:
+        """Where the local Janus's generated configuration and log live: ``data_dir/janus``."""
+        return self.data_dir / "janus"
+
     # Rate limiting (CONTRACT.md "Rate limiting"; herewith.ratelimit)
     ratelimit_enabled: bool = Field(default=True, description="Charge /v1 requests to the organization's budget.")
     ratelimit_backend: str = Field(default="auto", description="auto (Redis when redis_url is set) | memory | redis.")

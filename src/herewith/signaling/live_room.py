@@ -79,6 +79,9 @@ class RoomConfig:
     now: Callable[[], datetime]
     ping_interval_ms: int = 20_000
     media: str = "mesh"
+    # Group rooms on the SFU (issue 7): a herewith.media.group_rooms.GroupRoom. The room tells it who was
+    # admitted and who left, and hands it the sfu_* messages; None for mesh rooms.
+    sfu: Any = None
 
 
 @dataclass
@@ -256,6 +259,8 @@ class LiveRoom:
         ))
         self._broadcast(p.ParticipantJoined(participant=member.public()))
         self.members[member.id] = member
+        if self.config.sfu is not None:  # issue 7: a Janus session (and publish token) for the newcomer
+            await self.config.sfu.admitted(member)
         if member.is_host:
             for k in self.knockers.values():  # a host arriving sees who is waiting
                 self._send(member, p.Knocked(participant=k.public()))
@@ -279,6 +284,12 @@ class LiveRoom:
                 self._send(waiting, p.Pong())
             elif kind != "pong":
                 self._error(waiting, p.ErrorCode.NOT_JOINED, "Wait until a host lets you in", kind)
+            return
+        if kind.startswith("sfu_"):  # issue 7: SFU signaling goes to the Janus proxy of group rooms
+            if self.config.sfu is None:
+                self._error(member, p.ErrorCode.MALFORMED, f"{kind} is only valid in rooms on the SFU", kind)
+            else:
+                await self.config.sfu.handle(member, msg)
             return
         if kind in p.HOST_ONLY and not member.is_host:
             self._error(member, p.ErrorCode.FORBIDDEN, f"Only hosts may send {kind}", kind)
@@ -434,6 +445,8 @@ class LiveRoom:
         member = self.members.pop(participant_id, None)
         if member is None:
             return
+        if self.config.sfu is not None:  # issue 7: kick from Janus, revoke the token, drop its handles
+            await self.config.sfu.left(participant_id, reason)
         self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
         await self._event("participant.left", member)
 
@@ -456,6 +469,8 @@ class LiveRoom:
         while self.members:
             last = next(reversed(self.members))
             member = self.members.pop(last)
+            if self.config.sfu is not None:  # issue 7
+                await self.config.sfu.left(member.id, "ended")
             await self._event("participant.left", member)
         self.granted.clear()
         self.locked = bool(self.ref.is_locked)

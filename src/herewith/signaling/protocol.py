@@ -22,6 +22,10 @@ Client -> server (:data:`ClientMessage`)::
     end_meeting   {}                                    host: end the call for everyone
     leave         {}                                    leave the call (the server closes the socket)
     ping / pong   {}                                    keepalive (either side may ping; the other pongs)
+    sfu_publish   {sdp, sources?}                       group rooms (SFU): publisher offer -> sfu_published
+    sfu_unpublish {}                                    group rooms: stop publishing
+    sfu_answer    {sdp}                                 group rooms: answer to the latest sfu_offer
+    sfu_candidate {pc, candidate, sdpMid, sdpMLineIndex}  group rooms: pc publisher | subscriber
 
 Server -> client (:data:`ServerMessage`)::
 
@@ -41,6 +45,9 @@ Server -> client (:data:`ServerMessage`)::
     removed             {}                        you were removed; the socket closes
     ended               {reason}                  ended (by a host) | deleted | expired; the socket closes
     error               {code, message, ref?}     see :class:`ErrorCode`
+    sfu_published       {sdp}                     group rooms: Janus's answer to sfu_publish
+    sfu_offer           {sdp, subscription, streams}  group rooms: subscriber offer (streams: mid -> participant)
+    sfu_restart         {reason}                  group rooms: Janus restarted; publish again
     ping / pong         {}
 
 Usage::
@@ -91,6 +98,8 @@ class ErrorCode(StrEnum):
     KNOCK_REJECTED = "knock_rejected"
     INVALID_ROOM_KEY = "invalid_room_key"  # informational: joined as a visitor instead
     INTERNAL = "internal"
+    SFU_REFUSED = "sfu_refused"  # group rooms: Janus refused the request (message carries Janus's code)
+    SFU_UNAVAILABLE = "sfu_unavailable"  # group rooms: the SFU cannot be reached right now
 
 
 class ProtocolError(Exception):
@@ -282,14 +291,50 @@ class Pong(_Msg):
     type: Literal["pong"] = "pong"
 
 
+# -- SFU signaling (issue 7, group rooms on Janus; herewith.media.sfu_proxy). The browser keeps two peer
+# connections with Janus: a publisher (it offers) and a subscriber (Janus offers through the server).
+
+
+class SfuPublish(_Msg):
+    """Offer of the publisher connection (first publish or a renegotiation, e.g. screen share).
+
+    ``sources`` maps an m-line ``mid`` to ``camera`` or ``screen`` (unlisted mids are ``camera``)."""
+
+    type: Literal["sfu_publish"] = "sfu_publish"
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+    sources: dict[Annotated[str, Field(max_length=32)], Literal["camera", "screen"]] = Field(default_factory=dict, max_length=16)
+
+
+class SfuUnpublish(_Msg):
+    type: Literal["sfu_unpublish"] = "sfu_unpublish"
+
+
+class SfuAnswer(_Msg):
+    """Answer to the latest ``sfu_offer`` (the subscriber connection)."""
+
+    type: Literal["sfu_answer"] = "sfu_answer"
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+
+
+class SfuCandidate(_Msg):
+    """A local ICE candidate of the ``publisher`` or ``subscriber`` connection; ``candidate`` null = end."""
+
+    type: Literal["sfu_candidate"] = "sfu_candidate"
+    pc: Literal["publisher", "subscriber"]
+    candidate: str | None = Field(default=None, max_length=CANDIDATE_MAX)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=512)
+
+
 ClientMessage = Annotated[
     Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
-          MuteRequestSend, EndMeeting, Leave, Ping, Pong],
+          MuteRequestSend, EndMeeting, Leave, Ping, Pong, SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate],
     Field(discriminator="type"),
 ]
 CLIENT_TYPES = frozenset(
     ["join", "knock", "offer", "answer", "candidate", "update", "chat", "stats", "handle_knock", "lock", "remove",
-     "mute_request", "end_meeting", "leave", "ping", "pong"]
+     "mute_request", "end_meeting", "leave", "ping", "pong",
+     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate"]
 )
 HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting"})
 
@@ -438,10 +483,49 @@ class Error(_Msg):
     ref: str | None = None  # the ``type`` of the offending message, when known
 
 
+# -- SFU signaling, server -> client (issue 7)
+
+
+class SfuPublished(_Msg):
+    """Janus's answer to ``sfu_publish``."""
+
+    type: Literal["sfu_published"] = "sfu_published"
+    sdp: str
+
+
+class SfuStream(_Msg):
+    """One m-line of the subscriber connection: whose media it carries (``active`` false = unused slot)."""
+
+    mid: str
+    participantId: str | None = None
+    kind: str  # audio | video
+    source: str = "camera"  # camera | screen
+    active: bool = True
+
+
+class SfuOffer(_Msg):
+    """Janus's offer for the subscriber connection; answer with ``sfu_answer``.
+
+    ``subscription`` changes when the server started a new subscriber connection: drop the old one."""
+
+    type: Literal["sfu_offer"] = "sfu_offer"
+    sdp: str
+    subscription: int
+    streams: list[SfuStream]
+
+
+class SfuRestart(_Msg):
+    """The SFU lost this participant's connections (Janus restarted): close both peer connections and
+    publish again; the server sends a fresh ``sfu_offer``."""
+
+    type: Literal["sfu_restart"] = "sfu_restart"
+    reason: str = "janus_restarted"
+
+
 ServerMessage = Annotated[
     Union[Joined, RoomLocked, KnockPending, Knocked, KnockCancelled, KnockHandled, ParticipantJoined,
           ParticipantLeft, ParticipantUpdated, RoomUpdated, OfferOut, AnswerOut, CandidateOut, ChatOut,
-          MuteRequestOut, Removed, Ended, Error, Ping, Pong],
+          MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart],
     Field(discriminator="type"),
 ]
 

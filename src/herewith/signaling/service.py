@@ -54,6 +54,9 @@ class Signaling:
             now=self.clock.now,
             ping_interval_ms=int(s.signaling_ping_interval_seconds * 1000),
             media="sfu" if group and getattr(self.app.state, "sfu_available", False) else "mesh",
+            # issue 7: the Janus control plane's room object (herewith.media.group_rooms) for SFU rooms
+            sfu=(self.app.state.group_rooms.room_for(ref)
+                 if group and getattr(self.app.state, "sfu_available", False) else None),
         )
 
     async def _emit(self, event: RoomEvent) -> None:

@@ -1,0 +1,419 @@
+"""The SFU proxy: one participant's Janus session, held by the Herewith process that holds its WebSocket.
+
+The browser never talks to Janus's API (docs/janus-notes.md, "Design"). It keeps two peer connections whose
+media flows directly to Janus, and signals both through the room WebSocket:
+
+* **publisher** (the browser offers): ``sfu_publish {sdp, sources}`` -> VideoRoom ``join`` (ptype publisher,
+  ``display`` = participantId, ``token`` = the participant's publish token, none for viewers) then
+  ``publish`` (first time) or ``configure`` (renegotiation) -> ``sfu_published {sdp}``. A viewer has no
+  token, so Janus itself refuses its join (433); the refusal goes back as ``error sfu_refused``.
+* **subscriber** (Janus offers): the server decides what each participant receives (every stream of every
+  other publisher of the room, from :class:`~herewith.media.group_rooms.GroupRoom`'s feed registry) and keeps
+  one multistream subscriber handle per participant in step with it (``join`` ptype subscriber, then
+  ``update`` with ``subscribe``/``unsubscribe``). Each Janus offer goes out as ``sfu_offer {sdp,
+  subscription, streams}``; the browser's ``sfu_answer`` goes back with ``start``.
+* ``sfu_candidate {pc, ...}`` trickles to the matching handle.
+
+When the session is lost (Janus restarted or unreachable) the peer waits for the room to exist again
+(:meth:`GroupRoom.ensure`), opens a new session and sends ``sfu_restart``: the browser drops both connections
+and publishes again; the subscriber connection is rebuilt by the server.
+
+Usage (by :class:`~herewith.media.group_rooms.GroupRoom`)::
+
+    peer = SfuPeer(room, participant_id, send_text, token=token)
+    peer.start()
+    peer.deliver(parsed_sfu_message)
+    await peer.close("left")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from herewith.media.janus import (
+    JanusError,
+    JanusHandle,
+    JanusSession,
+    JanusSessionLost,
+    JanusUnavailable,
+)
+from herewith.signaling import protocol as p
+
+if TYPE_CHECKING:
+    from herewith.media.group_rooms import GroupRoom
+
+__all__ = ["SfuPeer", "sdp_media_sections"]
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+ANSWER_TIMEOUT = 20.0  # seconds a browser has to answer an sfu_offer
+READY_TIMEOUT = 20.0  # seconds an sfu_publish waits for the participant's Janus session
+
+
+def sdp_media_sections(sdp: str) -> list[tuple[str, str, str]]:
+    """``[(mid, kind, direction)]`` of the audio/video m-lines of an SDP whose port is not 0."""
+    out: list[tuple[str, str, str]] = []
+    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
+        head = section.split("\n", 1)[0].split(" ")
+        if len(head) < 2 or head[0] not in ("audio", "video") or head[1] == "0":
+            continue
+        mid, direction = "", "sendrecv"
+        for line in section.split("\n"):
+            if line.startswith("a=mid:"):
+                mid = line[6:].strip()
+            elif line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
+                direction = line[2:]
+        out.append((mid, head[0], direction))
+    return out
+
+
+class SfuPeer:
+    """One participant's Janus session: a publisher handle (if it publishes) and a subscriber handle.
+
+    ``send`` takes a JSON text frame for the participant's WebSocket. ``token`` is the participant's entry
+    in the Janus room's ``allowed`` list (None for viewers). Every method runs on the server's event loop.
+    """
+
+    def __init__(self, room: GroupRoom, participant_id: str, send: Callable[[str], None], *, token: str | None) -> None:
+        self.room = room
+        self.id = participant_id
+        self._send_text = send
+        self.token = token
+        self.session: JanusSession | None = None
+        self.ready = asyncio.Event()  # a live session exists
+        self.closing = False
+        self.generation = 0  # +1 per (re)connected session
+        # publisher
+        self.pub: JanusHandle | None = None
+        self.feed_id: int | None = None
+        self.publishing = False
+        self.live = False  # webrtcup seen: subscribers may ask for the feed
+        self.streams: dict[str, tuple[str, str]] = {}  # publisher mid -> (kind, source), accepted by Janus
+        # subscriber
+        self.sub: JanusHandle | None = None
+        self.subscription = 0
+        self.subscribed: set[tuple[int, str]] = set()
+        self.sub_streams: dict[str, Json] = {}  # subscriber mid -> Janus stream info
+        self._janus_offers: deque[tuple[Json, Json]] = deque()
+        self._answer: asyncio.Future[str] | None = None
+        self._sub_wake = asyncio.Event()
+        # inbox of client messages, handled in order
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._handle_tasks: list[asyncio.Task[Any]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background; the inbox and the subscription loop start at once."""
+        self._tasks = [
+            asyncio.create_task(self._connect_loop(first=True), name=f"sfu-connect-{self.id}"),
+            asyncio.create_task(self._inbox_loop(), name=f"sfu-inbox-{self.id}"),
+            asyncio.create_task(self._sub_loop(), name=f"sfu-sub-{self.id}"),
+        ]
+
+    def send(self, message: Any) -> None:
+        self._send_text(p.dump(message))
+
+    def error(self, code: p.ErrorCode, message: str, ref: str | None) -> None:
+        self.send(p.error(code, message, ref))
+
+    async def _connect_loop(self, *, first: bool) -> None:
+        """Make sure the room exists on Janus, open a session, then watch it; reconnect when it is lost."""
+        delay = 0.2
+        while not self.closing:
+            try:
+                instance = await self.room.ensure(check=not first)
+                session = await instance.client.create_session()
+            except (JanusError, JanusUnavailable, OSError) as exc:
+                log.warning("sfu peer %s: Janus not ready (%s); retrying", self.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if self.closing:
+                await session.destroy()
+                return
+            self.session = session
+            self.generation += 1
+            self.ready.set()
+            delay = 0.2
+            if not first:
+                self.send(p.SfuRestart())
+            first = False
+            self._sub_wake.set()
+            await session.lost.wait()
+            if self.closing:
+                return
+            log.warning("sfu peer %s: Janus session lost (%s); reconnecting", self.id, session.lost_reason)
+            self._reset_media_state()
+            await asyncio.sleep(0.1)
+
+    def _reset_media_state(self) -> None:
+        self.ready.clear()
+        self.session = None
+        for task in self._handle_tasks:
+            task.cancel()
+        self._handle_tasks.clear()
+        self.pub = self.sub = None
+        self.feed_id = None
+        self.publishing = self.live = False
+        self.streams = {}
+        self.subscribed = set()
+        self.sub_streams = {}
+        self._janus_offers.clear()
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+        self.room.feed_gone(self.id)
+
+    async def close(self, reason: str) -> None:
+        """The participant left (``left``, ``disconnected``, ``removed``, ``ended``): kick its publisher,
+        revoke its token and destroy its Janus session (every handle goes with it). Idempotent."""
+        if self.closing:
+            return
+        self.closing = True
+        current = asyncio.current_task()
+        for task in [*self._tasks, *self._handle_tasks]:
+            if task is not current:
+                task.cancel()
+        self.room.feed_gone(self.id)
+        session = self.session
+        if session is not None and not session.lost.is_set():
+            if self.feed_id is not None and reason == "removed":
+                with contextlib.suppress(JanusError, JanusUnavailable):
+                    await self.room.kick(self.feed_id)
+            await session.destroy()
+        self.session = None
+        self.ready.clear()
+
+    # -- client messages -----------------------------------------------------------------------------
+    def deliver(self, msg: Any) -> None:
+        """Queue one parsed ``sfu_*`` message; answers resolve at once, the rest run in order."""
+        if msg.type == "sfu_answer":
+            if self._answer is not None and not self._answer.done():
+                self._answer.set_result(msg.sdp)
+            return
+        self._inbox.put_nowait(msg)
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            msg = await self._inbox.get()
+            try:
+                if msg.type == "sfu_publish":
+                    await self._publish(msg)
+                elif msg.type == "sfu_unpublish":
+                    await self._unpublish()
+                elif msg.type == "sfu_candidate":
+                    await self._candidate(msg)
+            except asyncio.CancelledError:
+                raise
+            except JanusError as exc:
+                self.error(p.ErrorCode.SFU_REFUSED, f"Janus refused {msg.type}: {exc.code} {exc.reason}", msg.type)
+            except (JanusUnavailable, TimeoutError) as exc:
+                self.error(p.ErrorCode.SFU_UNAVAILABLE, f"The SFU is not reachable: {exc}", msg.type)
+            except Exception:  # noqa: BLE001 - one message must not stop the inbox
+                log.exception("sfu peer %s: %s failed", self.id, msg.type)
+                self.error(p.ErrorCode.INTERNAL, "Internal error", msg.type)
+
+    async def _session(self) -> JanusSession:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await self.ready.wait()
+        assert self.session is not None
+        return self.session
+
+    async def _publish(self, msg: p.SfuPublish) -> None:
+        session = await self._session()
+        if self.pub is None:
+            handle = await session.attach(opaque_id=self.id)
+            join: Json = {"request": "join", "ptype": "publisher", "room": self.room.room_id, "display": self.id}
+            if self.token:
+                join["token"] = self.token
+            try:
+                data, _ = await handle.message(join)
+            except BaseException:
+                await handle.detach()
+                raise
+            self.pub, self.feed_id = handle, int(data["id"])
+            self._handle_tasks.append(asyncio.create_task(self._pub_events(handle), name=f"sfu-pub-{self.id}"))
+        offered = sdp_media_sections(msg.sdp)
+        body: Json = {"request": "configure" if self.publishing else "publish"}
+        descriptions = [{"mid": mid, "description": msg.sources.get(mid, "camera")} for mid, kind, _ in offered
+                        if kind == "video"]
+        if descriptions:
+            body["descriptions"] = descriptions
+        data, jsep = await self.pub.message(body, {"type": "offer", "sdp": msg.sdp})
+        if jsep is None:
+            raise JanusError(0, "Janus sent no answer")
+        self.publishing = True
+        self.streams = {}
+        sending = {mid for mid, _, direction in offered if direction in ("sendrecv", "sendonly")}
+        for s in data.get("streams") or []:
+            mid = str(s.get("mid"))
+            if s.get("disabled") or mid not in sending:
+                continue
+            self.streams[mid] = (str(s.get("type")), msg.sources.get(mid, "camera"))
+        self.send(p.SfuPublished(sdp=jsep["sdp"]))
+        if self.live:
+            self.room.feed_changed(self.id)
+
+    async def _unpublish(self) -> None:
+        if self.pub is None or not self.publishing:
+            return
+        self.publishing = self.live = False
+        self.streams = {}
+        self.room.feed_gone(self.id)
+        with contextlib.suppress(JanusError):
+            await self.pub.message({"request": "unpublish"})
+
+    async def _candidate(self, msg: p.SfuCandidate) -> None:
+        handle = self.pub if msg.pc == "publisher" else self.sub
+        if handle is None or handle.closed:
+            return
+        if msg.candidate:
+            cand: Json = {"candidate": msg.candidate, "sdpMid": msg.sdpMid, "sdpMLineIndex": msg.sdpMLineIndex}
+            await handle.trickle({k: v for k, v in cand.items() if v is not None})
+        else:
+            await handle.trickle(None)
+
+    # -- Janus events -------------------------------------------------------------------------------
+    async def _pub_events(self, handle: JanusHandle) -> None:
+        while not handle.closed:
+            ev = await handle.events.get()
+            kind = ev.get("janus")
+            if kind == "webrtcup" and self.publishing:
+                self.live = True
+                self.room.feed_changed(self.id)
+            elif kind in ("hangup", "detached"):
+                self.live = self.publishing = False
+                self.streams = {}
+                self.room.feed_gone(self.id)
+                if kind == "detached":
+                    return
+
+    async def _sub_events(self, handle: JanusHandle) -> None:
+        while not handle.closed:
+            ev = await handle.events.get()
+            if ev.get("janus") != "event":
+                continue
+            data = (ev.get("plugindata") or {}).get("data") or {}
+            jsep = ev.get("jsep")
+            if jsep and jsep.get("type") == "offer":  # Janus renegotiates on its own (a publisher left)
+                self._janus_offers.append((data, jsep))
+                self._sub_wake.set()
+            elif data.get("streams"):
+                self._merge_streams(data["streams"])
+
+    # -- subscriptions ------------------------------------------------------------------------------
+    async def _sub_loop(self) -> None:
+        while True:
+            await self._sub_wake.wait()
+            self._sub_wake.clear()
+            if self.session is None or self.closing:
+                continue
+            generation = self.generation
+            try:
+                await self._sync_subscriptions()
+            except asyncio.CancelledError:
+                raise
+            except (JanusSessionLost, JanusUnavailable):
+                continue  # the connect loop reconnects and wakes us
+            except (JanusError, TimeoutError) as exc:
+                if generation != self.generation or self.closing:
+                    continue
+                log.warning("sfu peer %s: subscription failed (%s); starting a new one", self.id, exc)
+                await self._drop_subscriber()
+                await asyncio.sleep(0.5)
+                self._sub_wake.set()
+
+    async def _drop_subscriber(self) -> None:
+        sub, self.sub = self.sub, None
+        self.subscribed = set()
+        self.sub_streams = {}
+        self._janus_offers.clear()
+        if sub is not None:
+            with contextlib.suppress(JanusError, JanusUnavailable):
+                await sub.detach()
+
+    async def _sync_subscriptions(self) -> None:
+        while self._janus_offers:
+            data, jsep = self._janus_offers.popleft()
+            await self._negotiate(data, jsep)
+        desired = self.room.wanted_streams(self.id)
+        existing = self.room.live_feed_ids()
+        # streams of feeds that went away were dropped by Janus itself (it renegotiates on its own)
+        self.subscribed = {s for s in self.subscribed if s[0] in existing}
+        if self.sub is None:
+            if not desired:
+                return
+            session = await self._session()
+            handle = await session.attach(opaque_id=self.id)
+            self.sub = handle
+            self.subscription += 1
+            self._handle_tasks.append(asyncio.create_task(self._sub_events(handle), name=f"sfu-sub-ev-{self.id}"))
+            body: Json = {"request": "join", "ptype": "subscriber", "room": self.room.room_id,
+                          "streams": [{"feed": f, "mid": m} for f, m in sorted(desired)]}
+            data, jsep = await handle.message(body)
+            self.subscribed = set(desired)
+            if jsep is not None:
+                await self._negotiate(data, jsep)
+            return
+        add, remove = desired - self.subscribed, self.subscribed - desired
+        if not add and not remove:
+            return
+        body = {"request": "update"}
+        if add:
+            body["subscribe"] = [{"feed": f, "mid": m} for f, m in sorted(add)]
+        if remove:
+            body["unsubscribe"] = [{"feed": f, "mid": m} for f, m in sorted(remove)]
+        data, jsep = await self.sub.message(body)
+        self.subscribed = set(desired)
+        if jsep is not None:
+            await self._negotiate(data, jsep)
+        elif data.get("streams"):
+            self._merge_streams(data["streams"])
+        if self._janus_offers:
+            self._sub_wake.set()
+
+    def _merge_streams(self, streams: list[Json]) -> None:
+        for s in streams:
+            self.sub_streams[str(s.get("mid"))] = s
+
+    def _stream_list(self) -> list[p.SfuStream]:
+        out = []
+        for mid, s in sorted(self.sub_streams.items(), key=lambda kv: int(kv[1].get("mindex", 0))):
+            kind = str(s.get("type", ""))
+            if kind not in ("audio", "video"):
+                continue
+            active = bool(s.get("active", True)) and s.get("feed_id") is not None
+            out.append(p.SfuStream(
+                mid=mid, participantId=s.get("feed_display") if active else None, kind=kind,
+                source=str(s.get("feed_description") or "camera") if active else "camera", active=active,
+            ))
+        return out
+
+    async def _negotiate(self, data: Json, jsep: Json) -> None:
+        """Send Janus's offer to the participant, wait for its answer and hand it to Janus (``start``)."""
+        if data.get("streams"):
+            self._merge_streams(data["streams"])
+        sub = self.sub
+        if sub is None:
+            return
+        self._answer = asyncio.get_running_loop().create_future()
+        self.send(p.SfuOffer(sdp=jsep["sdp"], subscription=self.subscription, streams=self._stream_list()))
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            sdp = await self._answer
+        self._answer = None
+        await sub.message({"request": "start"}, {"type": "answer", "sdp": sdp})
+
+    def wake(self) -> None:
+        """The room's feeds changed: bring the subscription in step."""
+        self._sub_wake.set()
+
+    def stats(self) -> Json:
+        return {"publishing": self.publishing, "live": self.live, "subscribed": len(self.subscribed),
+                "generation": self.generation}
