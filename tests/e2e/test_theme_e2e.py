@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-import httpx
 import pytest
 from PIL import Image
 from playwright.async_api import async_playwright

@@ -136,6 +136,8 @@ async def test_logo_upload_is_served_with_etag_and_reset(client, server, setting
         etag = got.headers["etag"]
         assert etag.startswith('"') and etag.endswith('"')
         assert "immutable" in got.headers["cache-control"]  # the versioned URL never changes content
+        head = await public.head(theme.logo_url)
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == got.headers["etag"]
 
         again = await public.get(theme.logo_url, headers={"If-None-Match": etag})
         assert again.status_code == 304
