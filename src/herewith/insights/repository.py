@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,8 @@ async def rooms_with_sessions(
     if created_from is not None:
         stmt = stmt.where(Meeting.start_date >= created_from)
     if created_to is not None:
-        stmt = stmt.where(Meeting.start_date <= created_to)
+        # Dates go out with milliseconds: ``to`` includes the whole millisecond it names.
+        stmt = stmt.where(Meeting.start_date < created_to + timedelta(milliseconds=1))
     return (await session.scalars(stmt)).all()
 
 

@@ -150,17 +150,30 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     if meeting is None:
         return []
     allowed = webhooks_allowed(meeting, event.at, settings)
-    endpoints = await webhooks.repository.enabled_endpoints(session, meeting.organization_id) if allowed else []
+    endpoints = await webhooks.repository.enabled_endpoints(session, meeting.organization_id)
     active = await _active_session(session, meeting.id)
     written: list[str] = []
 
-    async def emit(type_: str, data: dict[str, Any]) -> None:
-        if not allowed or not endpoints:
+    async def emit_at(type_: str, data: dict[str, Any], at: datetime) -> None:
+        if not endpoints:
             return
-        event_id = await webhooks.enqueue(session, meeting.organization_id, type_, data, event.at, meeting.id,
+        event_id = await webhooks.enqueue(session, meeting.organization_id, type_, data, at, meeting.id,
                                           window, endpoints)
         if event_id:
             written.append(event_id)
+
+    async def emit(type_: str, data: dict[str, Any]) -> None:
+        if allowed:
+            await emit_at(type_, data, event.at)
+
+    if (active is not None and active.below_two_since is not None
+            and active.below_two_since + timedelta(seconds=settings.session_grace_seconds) <= event.at):
+        # The grace period ran out before this event (the sweeper had not come round yet): end it first.
+        ended_at = active.below_two_since
+        await _finish_session(session, active, ended_at)
+        if webhooks_allowed(meeting, ended_at, settings):
+            await emit_at("room.session.ended", session_data(meeting, active), ended_at)
+        active = None
 
     p = event.participant
     if event.type in ("participant.knocked", "participant.knock_cancelled"):
