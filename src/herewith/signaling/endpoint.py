@@ -169,13 +169,17 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                     break
                 continue
             if not budget.take():
+                # Every dropped frame is a strike; the error goes out at most once a second (never an amplifier).
                 now = time.monotonic()
-                strikes_out = False
-                if now - last_rate_error > 1.0:  # one error per second, never an amplifier
+                if now - last_rate_error > 1.0:
                     last_rate_error = now
-                    strikes_out = strike(p.ErrorCode.RATE_LIMITED, "Too many messages; slow down")
-                if strikes_out:
-                    break
+                    if strike(p.ErrorCode.RATE_LIMITED, "Too many messages; slow down"):
+                        break
+                else:
+                    strikes += 1
+                    if strikes >= settings.signaling_max_strikes:
+                        conn.close(CLOSE_POLICY, "too many messages")
+                        break
                 continue
             try:
                 msg = p.parse_client_message(text)
