@@ -21,6 +21,7 @@ from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker
 from herewith.db.migrate import upgrade
 from herewith.errors import HerewithError
+from herewith.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Herewith: self-hosted video meeting rooms with a Whereby-compatible API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,6 +30,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(webhooks_app, name="webhooks")
 
 T = TypeVar("T")
 
