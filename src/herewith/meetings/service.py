@@ -71,11 +71,16 @@ async def create_meeting(
             live_transcription=request.liveTranscription.model_dump() if request.liveTranscription else None,
             streaming=request.streaming.model_dump() if request.streaming else None,
         )
+        if request.roomNamePattern == "uuid":
+            # 122 random bits: a collision is not a practical event, so no savepoint round trips.
+            session.add(meeting)
+            await session.flush()
+            return meeting
         try:
             async with session.begin_nested():
                 session.add(meeting)
         except IntegrityError:
-            continue  # the room name was taken: draw another
+            continue  # the short room name was taken: draw another
         return meeting
     raise HerewithError("Could not allocate a unique room name", status=409)
 
