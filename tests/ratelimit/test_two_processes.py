@@ -81,12 +81,17 @@ async def test_two_processes_share_one_budget(tmp_path, pg_url):
     servers = [ProcessServer(env, log_path=tmp_path / f"server{i}.log") for i in range(2)]
     for s in servers:  # one after the other: the first applies the migrations
         s.start()
+    warm = await create_org_key(settings, "Warm-up")  # its own budget: warming up costs the test's org nothing
+    async with httpx.AsyncClient(headers=warm.headers, timeout=30) as c:
+        for s in servers:
+            for _ in range(3):
+                assert (await c.get(s.base_url + "/v1/meetings")).status_code == 200
     try:
         admitted: list[Admitted] = []
         statuses: dict[int, int] = {}
         served_by = [0, 0]
         start = time.monotonic()
-        stop_at = start + WINDOWS * WINDOW + 1.0
+        stop_at = start + WINDOWS * WINDOW + 2.0
 
         async def client(n: int) -> None:
             methods = itertools.cycle(["GET", "GET", "DELETE", "POST", "GET", "DELETE", "GET"][n % 3:] + ["GET"] * (n % 3))
@@ -131,7 +136,8 @@ async def test_two_processes_share_one_budget(tmp_path, pg_url):
         pts = sum(x.points for x in admitted if x.sent >= a and x.received < a + WINDOW)
         worst = max(worst, pts)
     assert worst <= BUDGET, f"a {WINDOW}s window admitted {worst} points > {BUDGET}"
-    # Lower bound: every full window admitted nearly the whole budget.
+    # Lower bound: every full window admitted nearly the whole budget (windows from the first admission).
+    start = admitted[0].sent
     per_window = []
     for k in range(WINDOWS):
         a, b = start + k * WINDOW, start + (k + 1) * WINDOW
