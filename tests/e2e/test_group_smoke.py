@@ -40,6 +40,7 @@ async def test_two_senders_and_a_viewer(server, client) -> None:
     viewer_key = parse_qs(urlparse(m["viewerRoomUrl"]).query)["roomKey"][0]
     a = SfuClient(server.ws_url, room, display="a")
     b = SfuClient(server.ws_url, room, display="b")
+    c3 = SfuClient(server.ws_url, room, display="c")
     v = SfuClient(server.ws_url, room, display="v", room_key=viewer_key, publish=False)
     for c in (a, b, v):
         await c.join()
@@ -47,8 +48,12 @@ async def test_two_senders_and_a_viewer(server, client) -> None:
     await a.wait_frames_from({b.id}, 5)
     await b.wait_frames_from({a.id}, 5)
     await v.wait_frames_from({a.id, b.id}, 5)
+    await c3.join()  # a renegotiation (update) for everyone already there
+    await a.wait_frames_from({b.id, c3.id}, 5)
+    await c3.wait_frames_from({a.id, b.id}, 5)
+    await v.wait_frames_from({a.id, b.id, c3.id}, 5)
     await v.publish()
     err = await v.wait_message("error")
     assert err["code"] == "sfu_refused" and "433" in err["message"], err
-    for c in (a, b, v):
+    for c in (a, b, c3, v):
         await c.close()

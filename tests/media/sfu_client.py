@@ -46,6 +46,7 @@ class SfuClient:
         self.subscription = 0
         self.mid_owner: dict[str, str | None] = {}
         self.frames: dict[str, int] = defaultdict(int)  # participant id -> decoded video frames
+        self.mid_frames: dict[str, int] = defaultdict(int)  # subscriber mid -> decoded video frames
         self.first_frame_at: dict[str, float] = {}
         self.restarts = 0
         self.closed = asyncio.Event()
@@ -54,7 +55,8 @@ class SfuClient:
         self._pumps: list[asyncio.Task[None]] = []
 
     # -- signaling -------------------------------------------------------------------------------
-    async def join(self, timeout: float = 20.0) -> dict[str, Any]:
+    async def join(self, timeout: float = 20.0, *, knock: bool = False) -> dict[str, Any]:
+        """Join (with ``knock``: knock when the room is locked and wait to be let in)."""
         self.ws = await websockets.connect(self.url, max_size=2**20)
         await self.send({"type": "join", "displayName": self.display, "roomKey": self.room_key,
                          "audio": False, "video": self.want_publish})
@@ -64,6 +66,10 @@ class SfuClient:
                 self.messages.append(msg)
                 if msg["type"] == "joined":
                     break
+                if msg["type"] == "room_locked":
+                    if not knock:
+                        raise RuntimeError("room is locked")
+                    await self.send({"type": "knock"})
                 if msg["type"] == "error":
                     raise RuntimeError(f"join refused: {msg}")
         self.joined = msg
@@ -145,14 +151,18 @@ class SfuClient:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind != "video":
                 return
-            mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+            def mid_of() -> str | None:
+                return next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
 
             async def pump() -> None:
+                mid = None
                 while True:
                     try:
                         await track.recv()
                     except Exception:  # noqa: BLE001 - track ended
                         return
+                    mid = mid or mid_of()
+                    self.mid_frames[mid or "?"] += 1
                     owner = self.mid_owner.get(mid or "")
                     if owner:
                         self.frames[owner] += 1
@@ -172,7 +182,42 @@ class SfuClient:
                 return
             await asyncio.sleep(0.1)
         got = {pid: self.frames.get(pid, 0) - base[pid] for pid in participants}
-        raise TimeoutError(f"{self.display}: frames from {got}, wanted {minimum} each; errors {self.errors}")
+        raise TimeoutError(f"{self.display}: frames from {got}, wanted {minimum} each; errors {self.errors}; "
+                           f"mids {self.mid_owner} frames per mid {dict(self.mid_frames)}")
+
+    async def video_packets(self) -> dict[str, int]:
+        """RTP video packets received per sending participant on the current subscriber connection."""
+        out: dict[str, int] = defaultdict(int)
+        pc = self.sub_pc
+        if pc is None:
+            return out
+        for t in pc.getTransceivers():
+            owner = self.mid_owner.get(t.mid or "")
+            if owner is None or t.receiver.track is None or t.receiver.track.kind != "video":
+                continue
+            for stat in (await t.receiver.getStats()).values():
+                if stat.type == "inbound-rtp":
+                    out[owner] += stat.packetsReceived
+        return out
+
+    async def wait_video_from(self, participants: set[str], decoded: set[str], timeout: float = 30.0) -> None:
+        """Wait until video RTP arrives from every one of ``participants`` (200 packets more each) and at least
+        3 more frames were decoded from each of ``decoded``."""
+        packets0, frames0, pc0 = await self.video_packets(), dict(self.frames), self.sub_pc
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.sub_pc is not pc0:  # a new subscriber connection counts from zero
+                packets0, pc0 = {}, self.sub_pc
+            packets = await self.video_packets()
+            ok_rtp = all(packets.get(pid, 0) - packets0.get(pid, 0) >= 200 for pid in participants)
+            ok_dec = all(self.frames.get(pid, 0) - frames0.get(pid, 0) >= 3 for pid in decoded)
+            if ok_rtp and ok_dec:
+                return
+            if time.monotonic() > deadline:
+                offers = [m["streams"] for m in self.messages if m["type"] == "sfu_offer"]
+                raise TimeoutError(f"{self.display}: packets {dict(packets)} (from {packets0}), frames {dict(self.frames)}"
+                                   f"; offers {offers}; transceivers {[(t.mid, t.receiver.track and t.receiver.track.kind) for t in self.sub_pc.getTransceivers()] if self.sub_pc else None}")
+            await asyncio.sleep(0.2)
 
     async def wait_message(self, kind: str, timeout: float = 20.0, start: int = 0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

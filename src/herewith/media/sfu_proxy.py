@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
-ANSWER_TIMEOUT = 20.0  # seconds a browser has to answer an sfu_offer
+ANSWER_TIMEOUT = 10.0  # seconds a participant has to answer an sfu_offer (then a new subscription starts)
 READY_TIMEOUT = 20.0  # seconds an sfu_publish waits for the participant's Janus session
 
 
@@ -325,7 +325,7 @@ class SfuPeer:
             except (JanusError, TimeoutError) as exc:
                 if generation != self.generation or self.closing:
                     continue
-                log.warning("sfu peer %s: subscription failed (%s); starting a new one", self.id, exc)
+                log.warning("sfu peer %s: subscription failed (%r); starting a new one", self.id, exc, exc_info=True)
                 await self._drop_subscriber()
                 await asyncio.sleep(0.5)
                 self._sub_wake.set()
@@ -380,8 +380,13 @@ class SfuPeer:
             self._sub_wake.set()
 
     def _merge_streams(self, streams: list[Json]) -> None:
+        """Janus's events list streams with the fields it has at hand: merge them per mid (an inactive
+        stream loses its feed; a reused mid gets the new feed's fields)."""
         for s in streams:
-            self.sub_streams[str(s.get("mid"))] = s
+            entry = self.sub_streams.setdefault(str(s.get("mid")), {})
+            if s.get("active") is False:
+                entry.clear()
+            entry.update(s)
 
     def _stream_list(self) -> list[p.SfuStream]:
         out = []
