@@ -179,6 +179,8 @@ function wire(sig) {
     render();
   });
   for (const t of ['offer', 'answer', 'candidate']) sig.on(t, m => { if (media) media.signal(m); });
+  // group rooms on the SFU (sfu.js, issue 7): Janus's answers and offers, and restarts
+  for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) sig.on(t, m => { if (media) media.signal(m); });
   sig.on('chat', m => { state.chat.push(m); renderChat(); });
   sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
   sig.on('knock_cancelled', m => { state.knocks.delete(m.participantId); render(); });
@@ -254,9 +256,15 @@ async function onJoined(m) {
   renderChat();
 }
 
+// Group rooms load sfu.js with the page (issue 7): the server's first sfu_offer can follow `joined` at once,
+// and a message that arrives while `media` is still null would be lost.
+const sfuModule = config.roomMode === 'group' ? import('./sfu.js').catch(e => { console.warn('SFU layer unavailable', e); return null; }) : null;
+
 async function mediaLayer(kind) {
   if (kind === 'sfu') {
-    try { return (await import('./sfu.js')).SfuMedia; } catch (e) { console.warn('SFU layer unavailable, using mesh', e); }
+    const mod = await (sfuModule || import('./sfu.js').catch(() => null));
+    if (mod) return mod.SfuMedia;
+    console.warn('SFU layer unavailable, using mesh');
   }
   return MeshMedia;
 }
@@ -499,7 +507,13 @@ async function getStats() {
     totals.bytesSent += p.sent.audioBytes + p.sent.videoBytes + p.sent.screenBytes;
     if (p.connectionState === 'connected') totals.connected += 1;
   }
-  return {phase: state.phase, self: state.self, role: state.role, peers: summary.peers, totals};
+  if (summary.publisher) {  // sfu.js (issue 7): what we send goes to Janus, not to a peer
+    const sent = summary.publisher.sent;
+    totals.audioBytesSent += sent.audioBytes; totals.videoBytesSent += sent.videoBytes; totals.screenBytesSent += sent.screenBytes;
+    totals.bytesSent += sent.audioBytes + sent.videoBytes + sent.screenBytes;
+  }
+  return {phase: state.phase, self: state.self, role: state.role, peers: summary.peers, totals,
+          ...(summary.publisher ? {publisher: summary.publisher, subscription: summary.subscription} : {})};
 }
 
 window.herewith = {
