@@ -147,3 +147,46 @@ def _state(server, hook) -> str:
             return await s.scalar(select(WebhookEvent.state).where(WebhookEvent.endpoint_id == hook["webhookId"]))
 
     return server.run_coro(get())
+
+
+async def test_two_workers_claim_disjoint_events(settings, db_kind):
+    """PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: the conditional claim. Either way no event is taken twice."""
+    from datetime import datetime, timezone
+
+    from herewith.db.engine import create_engine, create_sessionmaker
+    from herewith.webhooks import service
+    from herewith.webhooks.delivery import claim_due
+    from herewith.webhooks.schemas import CreateWebhookRequest
+    from tests.support.servers import create_org_key
+
+    org = await create_org_key(settings, "Workers")
+    engine = create_engine(settings)
+    maker = create_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        async with maker() as s:
+            endpoint = await service.create_endpoint(s, org.organization_id, CreateWebhookRequest(url="http://127.0.0.1:9/"), now)
+            for i in range(5):
+                await service.enqueue(s, org.organization_id, "room.client.knocked", {"n": i}, now)
+            await s.commit()
+        small = settings.model_copy(update={"webhook_batch_size": 3})
+        if db_kind == "postgresql":
+            async with maker() as first, maker() as second:
+                got1 = await claim_due(first, now, small)  # holds its rows locked until commit
+                got2 = await claim_due(second, now, small)  # skips them
+                await first.commit()
+                await second.commit()
+        else:
+            async with maker() as first:
+                got1 = await claim_due(first, now, small)
+                await first.commit()
+            async with maker() as second:
+                got2 = await claim_due(second, now, small)  # the first batch is leased: not due any more
+                await second.commit()
+        ids1, ids2 = {c.webhook_event_id for c in got1}, {c.webhook_event_id for c in got2}
+        assert len(ids1) == 3 and len(ids2) == 2 and not ids1 & ids2
+        assert all(c.url == endpoint.url and c.attempt == 1 for c in got1 + got2)
+        async with maker() as third:
+            assert await claim_due(third, now, small) == []  # all leased
+    finally:
+        await engine.dispose()

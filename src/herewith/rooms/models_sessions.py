@@ -41,8 +41,8 @@ class RoomSession(Base):
 class RoomParticipant(Base):
     """One participant connection in a room, attached to the room session it was part of.
 
-    ``participant_id`` is the signaling layer's id of the connection. ``room_session_id`` is null while the
-    participant is alone in the room; when a session starts, every present row is attached to it. When a
+    ``participant_id`` is the signaling layer's id of the connection. ``room_session_id`` is null while fewer
+    than two are in the room; when a session starts (or goes on), every present row is attached to it. When a
     session ends while someone stays, their row is closed at the session's end and a fresh unattached row
     continues from there, so every row belongs to at most one session. ``joined_at``/``left_at`` are real
     times (aware UTC); ``left_at`` is null while connected.

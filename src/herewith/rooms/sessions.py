@@ -197,12 +197,17 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     if event.type == "participant.joined":
         mine = next((r for r in rows if r.participant_id == p.participant_id), None)
         if mine is None:
-            mine = _new_row(meeting, p, event.at, active.id if active else None)
+            mine = _new_row(meeting, p, event.at, None)
             session.add(mine)
             rows.append(mine)
         started = None
         if active is not None and len(rows) >= 2:
-            active.below_two_since = None
+            active.below_two_since = None  # back to two or more: the session goes on
+            for row in rows:
+                if row.room_session_id is None:
+                    row.room_session_id = active.id
+        elif active is not None and active.below_two_since is None:
+            active.below_two_since = event.at  # stale rows were closed: fewer than two are really in
         elif active is None and len(rows) >= 2:
             started = active = RoomSession(
                 id=str(uuid.uuid4()), organization_id=meeting.organization_id, meeting_id=meeting.id,
@@ -324,10 +329,11 @@ class RoomEventRecorder:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # meeting id -> (lock, users)
 
     async def __call__(self, event: RoomEvent) -> None:
-        lock = self._locks.setdefault(event.meeting_id, asyncio.Lock())
+        lock, users = self._locks.get(event.meeting_id, (asyncio.Lock(), 0))
+        self._locks[event.meeting_id] = (lock, users + 1)
         try:
             async with lock:
                 written = await in_transaction(
@@ -340,5 +346,8 @@ class RoomEventRecorder:
         except Exception:  # noqa: BLE001 - sinks must not raise into the live room
             log.exception("room_event_not_recorded", type=event.type, meeting_id=event.meeting_id)
         finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(event.meeting_id, None)
+            lock, users = self._locks[event.meeting_id]
+            if users == 1:
+                del self._locks[event.meeting_id]
+            else:
+                self._locks[event.meeting_id] = (lock, users - 1)
