@@ -7,12 +7,26 @@ import time
 from dataclasses import dataclass, field
 
 import av
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
 
 from herewith.media.janus import JanusHandle, JanusSession
 
 NO_ICE_SERVERS = RTCConfiguration(iceServers=[])  # None would mean Google's STUN server
+
+# For the receiving side of a Janus (multistream) subscription. aiortc 1.16 with its default bundle policy
+# ("balanced") creates each answering transceiver on the transport of the first earlier transceiver *of the same
+# kind* and marks it bundled; when it then applies the offer's BUNDLE group it moves only the not-yet-bundled
+# transceivers to the first m-line's transport. Janus's offer for a room with audio+video publishers starts with
+# an audio m-line (mid 0), so the first video transceiver is moved to the audio transport while the later video
+# transceivers stay registered on the video transport, which is then discarded. Their RTP (which arrives on the
+# one bundled transport) has SSRCs that transport's router does not know, and aiortc's router does not route
+# by MID header extension, only by SSRC, then by payload type when exactly one receiver has it: every such
+# packet goes to the first video receiver (several streams mixed into one decoder) or is dropped. Chromium
+# receivers are not affected, nor are offers whose first m-line is video (aiortc-only publishers), which is why
+# only some Chromium senders' streams were missing. "max-bundle" puts every transceiver on one transport from
+# the start, so every receiver is registered with its SDP SSRCs on the transport the media arrives on.
+SUBSCRIBER_CONFIG = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class SmallVideo(VideoStreamTrack):
@@ -91,7 +105,7 @@ async def subscribe(session: JanusSession, room: int, feed_id: int) -> Subscribe
     handle = await session.attach()
     _, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed_id}]})
     assert jsep is not None
-    pc = RTCPeerConnection(NO_ICE_SERVERS)
+    pc = RTCPeerConnection(SUBSCRIBER_CONFIG)
     sub = Subscriber(handle, pc, started)
 
     @pc.on("connectionstatechange")

@@ -24,7 +24,7 @@ from typing import Any
 import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
-from .peers import NO_ICE_SERVERS, SmallVideo
+from .peers import NO_ICE_SERVERS, SUBSCRIBER_CONFIG, SmallVideo
 
 
 class SfuClient:
@@ -145,7 +145,9 @@ class SfuClient:
             await self.send({"type": "sfu_answer", "sdp": pc.localDescription.sdp})
 
     def _new_sub_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(NO_ICE_SERVERS)
+        # max-bundle, not aiortc's default "balanced": see SUBSCRIBER_CONFIG in peers.py (with "balanced", aiortc
+        # leaves some m-lines of a Janus multistream offer on a discarded transport and their RTP goes astray)
+        pc = RTCPeerConnection(SUBSCRIBER_CONFIG)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -200,22 +202,23 @@ class SfuClient:
                     out[owner] += stat.packetsReceived
         return out
 
-    async def wait_video_from(self, participants: set[str], decoded: set[str], timeout: float = 30.0) -> None:
-        """Wait until video RTP arrives from every one of ``participants`` (200 packets more each) and at least
+    async def wait_video_from(self, participants: set[str], decoded: set[str], timeout: float = 30.0,
+                              packets: int = 50) -> None:
+        """Wait until video RTP arrives from every one of ``participants`` (``packets`` more each) and at least
         3 more frames were decoded from each of ``decoded``."""
         packets0, frames0, pc0 = await self.video_packets(), dict(self.frames), self.sub_pc
         deadline = time.monotonic() + timeout
         while True:
             if self.sub_pc is not pc0:  # a new subscriber connection counts from zero
                 packets0, pc0 = {}, self.sub_pc
-            packets = await self.video_packets()
-            ok_rtp = all(packets.get(pid, 0) - packets0.get(pid, 0) >= 200 for pid in participants)
+            got = await self.video_packets()
+            ok_rtp = all(got.get(pid, 0) - packets0.get(pid, 0) >= packets for pid in participants)
             ok_dec = all(self.frames.get(pid, 0) - frames0.get(pid, 0) >= 3 for pid in decoded)
             if ok_rtp and ok_dec:
                 return
             if time.monotonic() > deadline:
                 offers = [m["streams"] for m in self.messages if m["type"] == "sfu_offer"]
-                raise TimeoutError(f"{self.display}: packets {dict(packets)} (from {packets0}), frames {dict(self.frames)}"
+                raise TimeoutError(f"{self.display}: packets {dict(got)} (from {packets0}), frames {dict(self.frames)}"
                                    f"; offers {offers}; transceivers {[(t.mid, t.receiver.track and t.receiver.track.kind) for t in self.sub_pc.getTransceivers()] if self.sub_pc else None}")
             await asyncio.sleep(0.2)
 
@@ -241,3 +244,4 @@ class SfuClient:
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await pc.close()
+
