@@ -190,3 +190,22 @@ async def test_two_workers_claim_disjoint_events(settings, db_kind):
             assert await claim_due(third, now, small) == []  # all leased
     finally:
         await engine.dispose()
+
+
+async def test_old_events_and_their_log_are_purged_after_the_retention(client, server, org):
+    receiver = Receiver().start()
+    try:
+        hook = (await client.post("/webhooks", json={"url": receiver.url})).json()
+        meeting = (await client.post("/meetings", json={"endDate": "2099-02-18T14:23:00.000Z"})).json()
+        Room(server, meeting, org.organization_id).knock(person("Kim"))
+        await await_for(lambda: _count_sync(server, hook) == 1)
+        server.clock.advance(29 * 86400)
+        import asyncio
+
+        await asyncio.sleep(0.4)
+        assert _count_sync(server, hook) == 1
+        server.clock.advance(2 * 86400)
+        await await_for(lambda: _count_sync(server, hook) == 0)
+        assert _state(server, hook) is None
+    finally:
+        receiver.stop()

@@ -28,8 +28,11 @@ from herewith.config import Settings
 from herewith.kit.transactions import in_transaction
 from herewith.meetings.models import Meeting
 from herewith.rooms import sessions
+from herewith.webhooks import service as webhooks
 
 log = structlog.get_logger(__name__)
+
+PURGE_EVERY_SECONDS = 600.0
 
 
 @dataclass
@@ -75,7 +78,8 @@ async def sweep_once(session: AsyncSession, now: datetime, settings: Settings | 
 
 
 async def run_sweep(app) -> SweepResult:  # noqa: ANN001 - FastAPI app
-    """One sweep in its own transaction, then the ``"expired"`` hooks; also ends idle room sessions."""
+    """One sweep in its own transaction, then the ``"expired"`` hooks; also ends idle room sessions and, every
+    ten minutes, removes webhook events older than ``webhook_log_retention_days`` that are no longer pending."""
     settings: Settings = app.state.settings
     now = app.state.clock.now()
     result = await in_transaction(app.state.sessionmaker, lambda s: sweep_once(s, now, settings))
@@ -88,6 +92,11 @@ async def run_sweep(app) -> SweepResult:  # noqa: ANN001 - FastAPI app
                 log.exception("meeting_hook_failed", meeting_id=meeting.id)
     for meeting in result.deleted:
         log.info("room_deleted", meeting_id=meeting.id, room_name=meeting.room_name)
+    last_purge = getattr(app.state, "webhook_purged_at", None)
+    if last_purge is None or (now - last_purge).total_seconds() >= PURGE_EVERY_SECONDS:
+        cutoff = now - timedelta(days=settings.webhook_log_retention_days)
+        await in_transaction(app.state.sessionmaker, lambda s: webhooks.purge_old_events(s, cutoff))
+        app.state.webhook_purged_at = now
     ended = await in_transaction(app.state.sessionmaker, lambda s: sessions.end_idle_sessions(s, app.state.clock.now(), settings))
     if ended:
         wakeup = getattr(app.state, "webhook_wakeup", None)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.errors import NotFound, validation_error
@@ -190,6 +191,15 @@ async def enqueue(
         )
     await session.flush()
     return event_id
+
+
+async def purge_old_events(session: AsyncSession, before: datetime) -> int:
+    """Remove delivered and failed events created before ``before`` with their delivery rows; pending ones stay."""
+    result = await session.execute(
+        delete(WebhookEvent).where(WebhookEvent.created_at < before, WebhookEvent.state != "pending")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def to_out(endpoint: WebhookEndpoint) -> WebhookOut:
