@@ -141,19 +141,6 @@ class Settings(BaseSettings):
     webhook_log_retention_days: float = Field(
         default=30.0, description="Delivered or failed events and their delivery log are removed after this many days."
     )
-    # Room lifecycle, sessions, webhooks (CONTRACT.md "Meetings" lifecycle, "Insights", "Webhooks")
-    session_grace_seconds: float = Field(default=60.0, description="A room session ends after fewer than two remain this long.")
-    sweeper_interval_seconds: float = Field(default=5.0, description="How often the lifecycle/session sweeper runs.")
-    room_deactivate_after_seconds: float = Field(default=3600.0, description="Deactivate a room this long after endDate.")
-    room_delete_after_seconds: float = Field(
-        default=23 * 3600.0, description="Delete a room this long after endDate (contract: within 24 h)."
-    )
-    webhook_timeout_seconds: float = Field(default=5.0, description="Per-attempt timeout of a webhook delivery.")
-    webhook_retry_base_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")
-    webhook_retry_max_interval_seconds: float = Field(default=3600.0, description="Longest delay between retries.")
-    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, description="Give up this long after the event.")
-    webhook_poll_seconds: float = Field(default=1.0, description="How often the delivery worker looks for due events.")
-    webhook_batch_size: int = Field(default=20, description="Events a delivery worker claims at once.")
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
