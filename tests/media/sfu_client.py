@@ -47,7 +47,7 @@ class SfuClient:
         self.mid_owner: dict[str, str | None] = {}
         self.frames: dict[str, int] = defaultdict(int)  # participant id -> decoded video frames
         self.mid_frames: dict[str, int] = defaultdict(int)  # subscriber mid -> decoded video frames
-        self.first_frame_at: dict[str, float] = {}
+        self.first_frame_at: dict[str, float] = {}  # participant id -> monotonic time, current subscriber connection
         self.restarts = 0
         self.closed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -86,6 +86,7 @@ class SfuClient:
         try:
             async for text in self.ws:
                 msg = json.loads(text)
+                msg["_at"] = time.monotonic()  # when it arrived (timelines in tests)
                 self.messages.append(msg)
                 kind = msg["type"]
                 try:
@@ -127,6 +128,7 @@ class SfuClient:
                     await pc.close()
             self.pub_pc = self.sub_pc = None
             self.subscription = 0
+            self.first_frame_at = {}
         if self.want_publish and self.role not in ("viewer", "granted_viewer"):
             await self.publish()
 
@@ -138,6 +140,7 @@ class SfuClient:
                     await self.sub_pc.close()
                 self.sub_pc = self._new_sub_pc()
                 self.subscription = msg["subscription"]
+                self.first_frame_at = {}
             self.mid_owner = {s["mid"]: s.get("participantId") for s in msg["streams"] if s["kind"] == "video"}
             pc = self.sub_pc
             await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
@@ -168,7 +171,7 @@ class SfuClient:
                     owner = self.mid_owner.get(mid or "")
                     if owner:
                         self.frames[owner] += 1
-                        self.first_frame_at.setdefault(owner, time.perf_counter())
+                        self.first_frame_at.setdefault(owner, time.monotonic())
 
             self._pumps.append(asyncio.ensure_future(pump()))
 

@@ -133,7 +133,7 @@ class SfuPeer:
                 session = await instance.client.create_session()
             except (JanusError, JanusUnavailable, OSError) as exc:
                 log.warning("sfu peer %s: Janus not ready (%s); retrying", self.id, exc)
-                await asyncio.sleep(delay)
+                await self._retry_pause(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             if self.closing:
@@ -153,6 +153,18 @@ class SfuPeer:
             log.warning("sfu peer %s: Janus session lost (%s); reconnecting", self.id, session.lost_reason)
             self._reset_media_state()
             await asyncio.sleep(0.1)
+
+    async def _retry_pause(self, delay: float) -> None:
+        """Wait before the next connection attempt: ``delay``, or less when the local Janus this process
+        supervises comes back first (its restart takes well under a second; no need to sit out the backoff)."""
+        await asyncio.sleep(min(delay, 0.1))
+        supervisor = self.room.rooms.supervisor
+        if supervisor is None or delay <= 0.1:
+            await asyncio.sleep(max(delay - 0.1, 0))
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay - 0.1):
+                await supervisor.restarted.wait()
 
     def _reset_media_state(self) -> None:
         self.ready.clear()
