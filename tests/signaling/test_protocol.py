@@ -78,6 +78,7 @@ async def test_join_presence_update_leave(server: ThreadServer, client: httpx.As
         left = await ann.expect("participant_left")
         assert left == {"type": "participant_left", "participantId": bob.id, "reason": "left"}
 
+    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
     kinds = [e.type for e in events]
     assert kinds[:3] == ["participant.joined", "participant.joined", "participant.left"]
     first = events[0]
@@ -286,6 +287,7 @@ async def test_locked_room_knock_accept_reject_cancel(server: ThreadServer, clie
             await host.expect("knocked")
             await host.send({"type": "lock", "locked": False})
             assert (await waiting.expect("joined"))["role"] == "granted_visitor"
+    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
     kinds = [e.type for e in events]
     assert kinds.count("participant.knocked") == 4 and kinds.count("participant.knock_cancelled") == 1
     assert all(e.participant.role_name for e in events)
@@ -491,6 +493,7 @@ async def test_stats_samples_become_room_events(server: ThreadServer, client: ht
         await c.send({"type": "stats", **sample})
         await c.send({"type": "ping"})
         await c.expect("pong")
+    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
     stats = [e for e in events if e.type == "participant.stats"]
     assert len(stats) == 1 and stats[0].stats == sample
     assert stats[0].participant.display_name == "Ann" and stats[0].participant.user_agent == "UA"

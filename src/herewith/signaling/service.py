@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ from herewith.signaling.router import LocalRouter, Router
 
 log = structlog.get_logger(__name__)
 
+EVENT_QUEUE_LIMIT = 20_000
+
 
 class Signaling:
     """Rooms of this process and the rules that need settings, the clock and the database."""
@@ -42,6 +45,11 @@ class Signaling:
         self.settings = app.state.settings
         self.clock = app.state.clock
         self.router: Router = LocalRouter(self._config_for, self._emit, self.settings.room_empty_grace_seconds)
+        # Room events leave through one ordered queue drained by one task, so a slow sink (a database write)
+        # never holds up a room; under pressure, statistics samples are dropped first.
+        self._events: asyncio.Queue[RoomEvent] | None = None
+        self._event_worker: asyncio.Task[None] | None = None
+        self.dropped_events = 0
 
     # ------------------------------------------------------------------------------------------ helpers
     def _config_for(self, ref: RoomRefLike) -> RoomConfig:
@@ -60,11 +68,35 @@ class Signaling:
         )
 
     async def _emit(self, event: RoomEvent) -> None:
-        for sink in list(self.app.state.room_event_sinks):
-            try:
-                await sink(event)
-            except Exception:  # noqa: BLE001 - sinks must not break rooms
-                log.exception("room_event_sink_failed", type=event.type)
+        if not self.app.state.room_event_sinks:
+            return
+        if self._events is None:
+            self._events = asyncio.Queue(EVENT_QUEUE_LIMIT)
+            self._event_worker = asyncio.get_running_loop().create_task(self._deliver_events())
+        if event.type == "participant.stats" and self._events.qsize() > EVENT_QUEUE_LIMIT // 2:
+            self.dropped_events += 1
+            return
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped_events += 1
+            log.warning("room_event_dropped", type=event.type, room_name=event.room_name)
+
+    async def _deliver_events(self) -> None:
+        assert self._events is not None
+        while True:
+            event = await self._events.get()
+            for sink in list(self.app.state.room_event_sinks):
+                try:
+                    await sink(event)
+                except Exception:  # noqa: BLE001 - sinks must not break rooms
+                    log.exception("room_event_sink_failed", type=event.type)
+            self._events.task_done()
+
+    async def flush_events(self) -> None:
+        """Wait until every room event published so far reached the sinks (tests, shutdown)."""
+        if self._events is not None:
+            await self._events.join()
 
     def role_for(self, room_key: str | None, room_name: str) -> str:
         """``host`` or ``viewer`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
@@ -82,11 +114,26 @@ class Signaling:
             return await rooms.lookup_room(session, room_name, self.clock.now(), deactivate_after)
 
     # --------------------------------------------------------------------------------------------- entry
+    async def _ref_for(self, room_name: str) -> Any:
+        """The room's reference: from its live room when there is one (deletion and deactivation end live
+        rooms through ``meeting_deleted_hooks``), else from the database."""
+        try:
+            name = rooms.normalize_room_name(room_name)
+        except rooms.RoomNotFound:
+            raise
+        live = self.router.get_room(name)
+        if live is not None and not live.ended:
+            deactivate_after = timedelta(seconds=getattr(self.settings, "room_deactivate_after_seconds", 3600.0))
+            end_date = getattr(live.ref, "end_date", None)
+            if end_date is None or self.clock.now() <= end_date + deactivate_after:
+                return live.ref
+        return await self.lookup(name)
+
     async def enter(self, room_name: str, participant_id: str, outbox: Outbox, msg: p.Join) -> tuple[LiveRoom | None, str]:
         """Admit a connection whose first message is ``msg``. Returns ``(room, status)``: status ``joined``,
         ``lobby`` (locked room: may knock) or ``refused`` (room is None or the outbox was closed)."""
         try:
-            ref = await self.lookup(room_name)
+            ref = await self._ref_for(room_name)
         except rooms.RoomNotFound:
             outbox.send_text(p.dump(p.error(p.ErrorCode.ROOM_NOT_FOUND, "There is no room with this name", "join")))
             outbox.close(CLOSE_NOT_FOUND, "room not found")
@@ -124,6 +171,13 @@ def install(app: Any) -> Signaling:
 
     async def close(_: Any) -> None:
         await signaling.router.close()
+        if signaling._event_worker is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await signaling.flush_events()
+            except TimeoutError:
+                pass
+            signaling._event_worker.cancel()
 
     app.state.shutdown_hooks.append(close)
     app.include_router(ws_router)
