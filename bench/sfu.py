@@ -5,12 +5,17 @@ Measures, for each subscriber count N (a fresh set of N subscribers joining toge
 * CPU of the Janus process (utime+stime from /proc/<pid>/stat) over a steady window, as a fraction of
   one core, and the marginal cost per subscriber against the publisher-only baseline of the same run;
 * CPU of this benchmark process (the aiortc peers), for context;
-* ``herewith_cpu_per_subscriber``: left null until the control plane proxies the signaling (phase 2).
+* through Herewith (``proxy_runs``): the same publisher and N subscribers as participants of a ``roomMode:
+  group`` meeting of a ``herewith serve`` child process that supervises its own Janus. Every peer speaks
+  Herewith's signaling over the WebSocket (tests/media/sfu_client.py; subscribers are viewers, the server
+  subscribes them), Herewith holds one Janus session per participant and relays every offer/answer/trickle.
+  Measured: Herewith's CPU per subscriber (steady state, and per join during the burst) next to Janus's, and
+  time to first frame (WebSocket join -> first decoded frame).
 
 Run inside the test network namespace (Janus is started by JanusSupervisor with a generated config):
 
     scripts/netns.sh up
-    ip netns exec herewith-test .venv/bin/python bench/sfu.py [--counts 10 20 40] [--window 8]
+    ip netns exec herewith-test .venv/bin/python bench/sfu.py [--counts 10 20 40] [--window 8] [--mode both]
 
 Prints the figures and writes bench/results/sfu.json (machine, date, parameters, figures).
 Subscribers decode frames until their first one, then only count assembled frames (a decode per frame
@@ -47,6 +52,7 @@ from aiortc.contrib.media import MediaPlayer  # noqa: E402
 from herewith.media.janus import VIDEOROOM, JanusClient, VideoRoomAdmin  # noqa: E402
 from herewith.media.supervisor import JanusSupervisor  # noqa: E402
 from tests.media.peers import publish, subscribe  # noqa: E402
+from tests.media.sfu_client import SfuClient  # noqa: E402
 
 _get_decoder = rtcrtpreceiver.get_decoder
 
@@ -152,8 +158,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                   "ttff_*_ms": "subscribe request -> first decoded video frame, milliseconds",
                   "signaled_median_ms": "subscribe request -> Janus accepted our SDP answer ('start')",
                   "connected_*_ms": "subscribe request -> ICE+DTLS connected (aiortc connectionState)"},
-        "herewith_cpu_per_subscriber": None,
-        "herewith_cpu_note": "to be measured once the control plane (signaling proxy to Janus) is wired, phase 2",
     }
 
 
@@ -197,6 +201,151 @@ async def measure(client: JanusClient, room: int, feed: int, pid: int, n: int,
     return result
 
 
+# ------------------------------------------------------------------------------ through Herewith's proxy
+def child_pids(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out.extend(int(x) for x in text)
+    return out
+
+
+def janus_child(pid: int) -> int | None:
+    for child in child_pids(pid):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() == "janus":
+                return child
+        except OSError:
+            continue
+    return None
+
+
+async def steady_cpu3(pids: dict[str, int], window: float) -> dict[str, float]:
+    """CPU of each process in ``pids`` (name -> pid) over ``window`` seconds, as a fraction of one core."""
+    c0, t0 = {k: cpu_seconds(v) for k, v in pids.items()}, time.perf_counter()
+    await asyncio.sleep(window)
+    el = time.perf_counter() - t0
+    return {k: (cpu_seconds(v) - c0[k]) / el for k, v in pids.items()}
+
+
+async def run_proxy(args: argparse.Namespace) -> dict[str, object]:
+    """One ``herewith serve`` (local Janus), one group meeting, one publisher, then N viewers per step."""
+    from urllib.parse import parse_qs, urlparse
+
+    import httpx
+
+    from herewith.config import Settings
+    from tests.support.servers import ProcessServer, create_org_key, run_sync
+
+    tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-sfu-"))
+    settings = Settings(data_dir=tmp, secret_key="bench-secret-0123456789abcdef")
+    org = run_sync(create_org_key(settings, "bench"))
+    server = ProcessServer({
+        "HEREWITH_DATA_DIR": str(tmp), "HEREWITH_SECRET_KEY": settings.secret_key, "HEREWITH_JANUS": "local",
+        "HEREWITH_JANUS_ICE_ENFORCE_LIST": args.iface, "HEREWITH_JANUS_ROOM_BITRATE": str(args.bitrate),
+        "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false",
+    }, log_path=tmp / "server.log").start()
+    me = os.getpid()
+    try:
+        hw = server.proc.pid
+        deadline = time.monotonic() + 20
+        while (janus := janus_child(hw)) is None:
+            assert time.monotonic() < deadline, "the server started no Janus"
+            await asyncio.sleep(0.1)
+        pids = {"herewith": hw, "janus": janus, "bench": me}
+        async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as http:
+            r = await http.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z", "roomMode": "group",
+                                                   "fields": ["viewerRoomUrl"]})
+            r.raise_for_status()
+            meeting = r.json()
+        room = urlparse(meeting["roomUrl"]).path
+        viewer_key = parse_qs(urlparse(meeting["viewerRoomUrl"]).query)["roomKey"][0]
+        ws_url = server.base_url.replace("http://", "ws://")
+
+        idle = await steady_cpu3(pids, 3.0)  # no participant yet (Janus and Herewith idle)
+        source = MediaPlayer(f"testsrc=size={args.width}x{args.height}:rate=30", format="lavfi")
+        pub = SfuClient(ws_url, room, display="publisher", publish=False)
+        await pub.join()
+        await pub.publish(source.video)
+        await pub.wait_message("sfu_published", timeout=30)
+        await asyncio.sleep(2)
+        base = await steady_cpu3(pids, args.window)
+        print(f"proxy baseline (1 publisher): herewith {100 * base['herewith']:.1f}%, janus {100 * base['janus']:.1f}% "
+              f"of a core (idle before: herewith {100 * idle['herewith']:.1f}%, janus {100 * idle['janus']:.1f}%)",
+              flush=True)
+        runs = []
+        for n in args.counts:
+            runs.append(await measure_proxy(ws_url, room, viewer_key, pub.id or "", pids, n, args, base))
+        await pub.close()
+    finally:
+        server.stop()
+    hw_steady = {str(r["subscribers"]): r["herewith_cpu_ms_per_subscriber_per_s"] for r in runs}
+    hw_join = {str(r["subscribers"]): r["herewith_cpu_ms_per_join"] for r in runs}
+    return {
+        "proxy_parameters": {
+            "server": "herewith serve (child process, SQLite, rate limits off) with HEREWITH_JANUS=local",
+            "publisher": "SfuClient (tests/media/sfu_client.py) sending the same testsrc track",
+            "subscribers": "SfuClient viewers (WebSocket join with the viewer room key; the server subscribes them), "
+                           "one Herewith-held Janus session each, all of a count joining together",
+        },
+        "proxy_idle": {k + "_cpu_cores": round(v, 4) for k, v in idle.items()},
+        "proxy_baseline_publisher_only": {k + "_cpu_cores": round(v, 4) for k, v in base.items()},
+        "proxy_runs": runs,
+        "herewith_cpu_per_subscriber": {"steady_ms_per_s": hw_steady, "join_ms": hw_join},
+        "herewith_cpu_note": "steady: (herewith(N) - herewith(1 publisher)) / N over the window, CPU milliseconds per "
+                             "second per subscriber (media bypasses Herewith: what remains is its Janus long polls, "
+                             "keepalives and WebSocket pings); join: Herewith CPU spent from the first WebSocket "
+                             "connect until every subscriber decoded a frame, divided by N (signaling relay, Janus "
+                             "API calls, SDP handling)",
+    }
+
+
+async def measure_proxy(ws_url: str, room: str, viewer_key: str, publisher: str, pids: dict[str, int], n: int,
+                        args: argparse.Namespace, base: dict[str, float]) -> dict[str, object]:
+    subs = [SfuClient(ws_url, room, display=f"sub-{n}-{i}", room_key=viewer_key, publish=False) for i in range(n)]
+    c0 = {k: cpu_seconds(v) for k, v in pids.items()}
+    t0 = time.monotonic()
+    joined = await asyncio.gather(*(s.join(timeout=60) for s in subs), return_exceptions=True)
+    failed_joins = sum(isinstance(j, BaseException) for j in joined)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(publisher in s.first_frame_at for s in subs):
+        await asyncio.sleep(0.05)
+    burst = time.monotonic() - t0
+    join_cpu = {k: cpu_seconds(v) - c0[k] for k, v in pids.items()}
+    ttff = [1000 * (s.first_frame_at[publisher] - t0) for s in subs if publisher in s.first_frame_at]
+    offered = [1000 * (next(m["_at"] for m in s.messages if m["type"] == "sfu_offer") - t0)
+               for s in subs if any(m["type"] == "sfu_offer" for m in s.messages)]
+    await asyncio.sleep(args.settle)
+    f0 = [s.frames.get(publisher, 0) for s in subs]
+    cpu = await steady_cpu3(pids, args.window)
+    fps = [(s.frames.get(publisher, 0) - a) / args.window for s, a in zip(subs, f0, strict=True)]
+    result = {
+        "subscribers": n,
+        "failed_joins": failed_joins,
+        "received_first_frame": len(ttff),
+        "ttff_median_ms": round(statistics.median(ttff)) if ttff else None,
+        "ttff_p90_ms": round(percentile(ttff, 0.9)) if ttff else None,
+        "ttff_max_ms": round(max(ttff)) if ttff else None,
+        "offer_median_ms": round(statistics.median(offered)) if offered else None,
+        "burst_s": round(burst, 2),
+        "herewith_cpu_cores": round(cpu["herewith"], 4),
+        "herewith_cpu_ms_per_subscriber_per_s": round(1000 * (cpu["herewith"] - base["herewith"]) / n, 3),
+        "herewith_cpu_ms_per_join": round(1000 * join_cpu["herewith"] / n, 1),
+        "janus_cpu_cores": round(cpu["janus"], 4),
+        "janus_cpu_ms_per_subscriber_per_s": round(1000 * (cpu["janus"] - base["janus"]) / n, 3),
+        "janus_cpu_ms_per_join": round(1000 * join_cpu["janus"] / n, 1),
+        "janus_rss_mib": round(rss_mib(pids["janus"]), 1),
+        "herewith_rss_mib": round(rss_mib(pids["herewith"]), 1),
+        "bench_cpu_cores": round(cpu["bench"], 4),
+        "fps_per_subscriber_median": round(statistics.median(fps), 1),
+        "fps_per_subscriber_min": round(min(fps), 1),
+    }
+    print("proxy " + json.dumps(result), flush=True)
+    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    await asyncio.sleep(2)
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", type=int, nargs="+", default=[10, 20, 40])
@@ -206,9 +355,14 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--bitrate", type=int, default=300_000, help="room video bitrate cap, bits per second")
     ap.add_argument("--iface", default="v0", help="Janus ice_enforce_list (the netns veth)")
+    ap.add_argument("--mode", choices=["direct", "proxy", "both"], default="both",
+                    help="direct: subscribers on Janus's API; proxy: through Herewith's signaling; both (default)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sfu.json"))
     args = ap.parse_args()
-    result = asyncio.run(run(args))
+    result = asyncio.run(run(args)) if args.mode != "proxy" else {"benchmark": "sfu", "machine": machine()}
+    if args.mode != "direct":
+        proxy = asyncio.run(run_proxy(args))
+        result.update(proxy)
     text = json.dumps(result, indent=2)
     print(text)
     Path(args.out).write_text(text + "\n")
