@@ -56,6 +56,11 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -65,13 +70,13 @@ def pct(values: list[float], q: float) -> float:
 
 # ------------------------------------------------------------------------------------------ client process
 def client_proc(ws_url: str, rooms: list[str], per_room: int, rate: float, seconds: float, q: mp.Queue,
-                go: mp.Event, done_connect: mp.Event) -> None:
+                go: mp.Event, done_connect: mp.Event, stats_every: float) -> None:
     raise_nofile()
-    asyncio.run(_clients(ws_url, rooms, per_room, rate, seconds, q, go, done_connect))
+    asyncio.run(_clients(ws_url, rooms, per_room, rate, seconds, q, go, done_connect, stats_every))
 
 
 async def _clients(ws_url: str, rooms: list[str], per_room: int, rate: float, seconds: float, q: mp.Queue,
-                   go: mp.Event, done_connect: mp.Event) -> None:
+                   go: mp.Event, done_connect: mp.Event, stats_every: float) -> None:
     import websockets
 
     latencies: list[float] = []
@@ -145,8 +150,19 @@ async def _clients(ws_url: str, rooms: list[str], per_room: int, rate: float, se
     rng = random.Random(os.getpid())
     start = time.perf_counter()
 
+    stats_msg = json.dumps({"type": "stats", "packetLossSend": 0.1, "packetLossRecv": 0.2, "bitrateSend": 900000,
+                            "bitrateRecv": 850000, "sampleRateMs": 5000})
+
+    async def stats_sender(ws) -> None:  # noqa: ANN001 - what every page sends every 5 s
+        await asyncio.sleep(rng.random() * stats_every)
+        while time.perf_counter() - start < seconds:
+            await ws.send(stats_msg)
+            await asyncio.sleep(stats_every)
+
     async def sender(ws) -> None:  # noqa: ANN001
         others = [p for p in members[ws.room] if p != ws.pid]
+        if stats_every > 0:
+            asyncio.ensure_future(stats_sender(ws))
         await asyncio.sleep(rng.random() / rate)
         n = 0
         while time.perf_counter() - start < seconds:
@@ -176,7 +192,8 @@ def main() -> None:
     ap.add_argument("--participants", type=int, default=2000)
     ap.add_argument("--rooms", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--rate", type=float, default=1.0, help="offers per second per participant")
+    ap.add_argument("--rate", type=float, default=0.5, help="relayed offers per second per participant")
+    ap.add_argument("--stats-every", type=float, default=5.0, help="seconds between stats samples per participant (0: none)")
     ap.add_argument("--client-procs", type=int, default=2)
     args = ap.parse_args()
     raise_nofile()
@@ -203,7 +220,8 @@ def main() -> None:
         ws_url = server.base_url.replace("http://", "ws://")
         for chunk in chunks:
             ev = ctx.Event()
-            p = ctx.Process(target=client_proc, args=(ws_url, chunk, per_room, args.rate, args.seconds, q, go, ev))
+            p = ctx.Process(target=client_proc, args=(ws_url, chunk, per_room, args.rate, args.seconds, q, go, ev,
+                                                       args.stats_every))
             p.start()
             procs.append(p)
             connected_events.append(ev)
@@ -214,6 +232,7 @@ def main() -> None:
             connect_times.append(secs)
         time.sleep(2)
         rss_connected = rss_mib(pid)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
         go.set()
         latencies: list[float] = []
         pings: list[float] = []
@@ -230,6 +249,7 @@ def main() -> None:
             latencies += lat
             pings += pi
             errors += err
+        server_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
         for p in procs:
             p.join(timeout=30)
     finally:
@@ -242,7 +262,10 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "setup": {"participants": connected, "rooms": args.rooms, "per_room": per_room, "client_processes": args.client_procs,
                   "load_seconds": args.seconds, "offers_per_second_per_participant": args.rate,
-                  "offers_per_second_total": connected * args.rate},
+                  "offers_per_second_total": connected * args.rate,
+                  "stats_samples_per_second_total": round(connected / args.stats_every) if args.stats_every else 0},
+        "server_cpu_cores_under_load": round(server_cpu, 2),
+        "load_average_1min": os.getloadavg()[0],
         "connect_seconds": round(max(connect_times), 2),
         "rss_mib": {"idle": round(rss_idle, 1), "after_meetings": round(rss_rooms, 1),
                     "all_connected": round(rss_connected, 1), "peak_under_load": round(rss_peak, 1)},
@@ -256,8 +279,18 @@ def main() -> None:
     }
     result["met"] = {"participants": connected >= 2000, "rss": rss_peak < 1024,
                      "relay_p99": result["relay_latency_ms"]["p99"] <= 50}
+    # One file, one entry per scenario: signaling alone, and with every page's 5-second stats sample
+    # flowing through the room-event sinks (insights/webhooks write one transaction per sample).
+    scenario = "relay_and_stats_samples" if args.stats_every else "relay_only"
     out = ROOT / "bench" / "results" / "signaling.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    try:
+        doc = json.loads(out.read_text())
+        doc = doc if "scenarios" in doc else {"scenarios": {}}
+    except (OSError, ValueError):
+        doc = {"scenarios": {}}
+    doc["benchmark"] = "signaling"
+    doc["scenarios"][scenario] = result
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
