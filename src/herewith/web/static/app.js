@@ -124,11 +124,13 @@ async function precall() {
       $('media-notice').textContent = 'No camera or microphone was found. You can still join.';
       $('media-notice').hidden = false;
     }
-    await fillDevices();
   }
   renderToggles();
   $('join').disabled = false;
   mark('precallReady');
+  // ?precallReview=off (embedding): skip the review and join as soon as camera and microphone are ready.
+  if (params.get('precallReview') === 'off') join();
+  if (!expectViewer) await fillDevices();  // labels need the permission; filled after Join is usable
 }
 
 function validName(value) {
