@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     webhook_retry_window_seconds: float = Field(default=24 * 3600.0, description="Give up this long after the event.")
     webhook_poll_seconds: float = Field(default=1.0, description="How often the delivery worker looks for due events.")
     webhook_batch_size: int = Field(default=20, description="Events a delivery worker claims at once.")
+    webhook_lease_slack_seconds: float = Field(
+        default=30.0, description="A claimed event is retried this long after the timeout if its worker died mid-send."
+    )
     webhook_log_retention_days: float = Field(
         default=30.0, description="Delivered or failed events and their delivery log are removed after this many days."
     )

@@ -40,6 +40,7 @@ class Receiver:
 
     def __post_init__(self) -> None:
         self.received: list[Received] = []
+        self.started = 0  # requests whose body was read (recorded only after ``delay``)
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -53,14 +54,18 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.started += 1
                 if outer.delay:
                     time.sleep(outer.delay)
                 with outer._lock:
                     outer.received.append(Received({k: v for k, v in self.headers.items()}, body))
-                self.send_response(outer.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(outer.status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # the sender went away (killed, or timed out)
 
             def log_message(self, *args: Any) -> None:
                 pass

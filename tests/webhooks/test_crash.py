@@ -83,3 +83,47 @@ async def test_kill_9_with_pending_events_then_restart_delivers_them(settings, t
     finally:
         second.stop()
         receiver.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_kill_9_mid_send_redelivers_the_same_event_after_the_lease(settings, tmp_path):
+    """Killed while the receiver is still answering: the event is sent again after restart (at least once),
+    with the same id and the same bytes."""
+    from datetime import datetime, timezone
+
+    from herewith.db.engine import create_engine, create_sessionmaker
+    from herewith.webhooks import service
+
+    receiver = Receiver(delay=3.0).start()
+    env = {**_env(settings), "HEREWITH_WEBHOOK_LEASE_SLACK_SECONDS": "1"}
+    org = await create_org_key(settings, "Mid-send org")
+    first = ProcessServer(env, log_path=tmp_path / "server1.log").start()
+    try:
+        async with httpx.AsyncClient(base_url=first.base_url + "/v1", headers=org.headers) as api:
+            hook = (await api.post("/webhooks", json={"url": receiver.url})).json()
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as s:
+                await service.enqueue(s, org.organization_id, "room.client.knocked", {"n": 1}, datetime.now(timezone.utc))
+                await s.commit()
+        finally:
+            await engine.dispose()
+        await await_for(lambda: receiver.started >= 1, timeout=20)
+    finally:
+        first.kill9()
+    await await_for(lambda: len(receiver.received) == 1, timeout=10)  # the receiver got the first copy anyway
+    receiver.delay = 0
+    second = ProcessServer(env, log_path=tmp_path / "server2.log").start()
+    try:
+        await await_for(lambda: len(receiver.received) == 2, timeout=30)
+        a, b = receiver.received
+        assert a.body == b.body and a.json["id"] == b.json["id"]
+        assert verify_signature(hook["secret"], b.headers["Whereby-Signature"], b.body)
+        async with httpx.AsyncClient(base_url=second.base_url + "/v1", headers=org.headers) as api:
+            log = (await api.get(f"/webhooks/{hook['webhookId']}/deliveries")).json()["results"]
+        assert [(d["attempt"], d["succeeded"]) for d in log] == [(2, True)]  # the killed attempt left no row
+        await asyncio.sleep(1.0)
+        assert len(receiver.received) == 2
+    finally:
+        second.stop()
+        receiver.stop()

@@ -1,7 +1,8 @@
 """The delivery worker: take due events from the outbox, POST them signed, log every attempt.
 
 - At least once: a worker claims a row by pushing its ``next_attempt_at`` forward by a lease (timeout plus
-  slack) and commits before sending; a crash mid-send leaves the row to be retried once the lease passes.
+  ``webhook_lease_slack_seconds``) and commits before sending; a crash mid-send leaves the row to be retried
+  once the lease passes.
   The event id and body are the same on every attempt.
 - PostgreSQL: rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``, so several processes share the
   queue; SQLite: one writer at a time and a conditional update per row.
@@ -35,7 +36,6 @@ from herewith.webhooks.signing import SIGNATURE_HEADERS, sign
 
 log = structlog.get_logger(__name__)
 
-LEASE_SLACK_SECONDS = 30.0
 USER_AGENT = "Herewith-Webhooks/1.0"
 
 
@@ -69,7 +69,7 @@ def retry_delay(settings: Settings, attempt: int) -> float:
 
 async def claim_due(session: AsyncSession, now: datetime, settings: Settings) -> list[Claimed]:
     """Claim up to ``webhook_batch_size`` due events (caller commits right after)."""
-    lease_until = now + timedelta(seconds=settings.webhook_timeout_seconds + LEASE_SLACK_SECONDS)
+    lease_until = now + timedelta(seconds=settings.webhook_timeout_seconds + settings.webhook_lease_slack_seconds)
     claimed: list[Claimed] = []
     for event in await repository.due_events(session, now, settings.webhook_batch_size):
         if not await repository.claim(session, event, event.next_attempt_at, lease_until):
