@@ -37,6 +37,7 @@ async def test_room_page_statuses(server: ThreadServer, client: httpx.AsyncClien
             assert js.status_code == 200 and "javascript" in js.headers["content-type"]
             assert "http://" not in js.text and "https://" not in js.text
 
+        assert (await web.head(m["roomUrl"])).status_code == 200
         assert (await web.get("/no-such-room")).status_code == 404
         assert "Room not found" in (await web.get("/no-such-room")).text
         for bad in ("displayName=a%3Cb", "displayName=" + "x" * 101, "externalId=bad%20id", "metadata=" + "m" * 1001):

@@ -37,7 +37,7 @@ def _status_page(request: Request, status: int, title: str, message: str) -> HTM
     )
 
 
-@router.get("/{roomName}", response_class=HTMLResponse)
+@router.api_route("/{roomName}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
     """The room page for ``/{roomName}``; query: ``roomKey``, ``displayName``, ``externalId``, ``metadata``."""
     q = request.query_params
