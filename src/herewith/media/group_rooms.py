@@ -214,12 +214,17 @@ class GroupRoom:
         token = secrets.token_urlsafe(18) if member.sends else None
         if token is not None:
             self.tokens[member.id] = token
-            if self.created and self.instance is not None:
-                try:
-                    await self.instance.call(lambda r: r.allowed(self.room_id, "add", secret=self.secret, tokens=[token]))
-                except (JanusError, JanusUnavailable) as exc:
-                    log.warning("janus room %s: adding a token failed (%s); the room will be checked", self.room_id, exc)
-                    self.created = False  # the next ensure() recreates the room with every token
+            # Under the room lock: a creation in flight (another participant's ensure()) may have read the
+            # tokens before this one was added; waiting for it and adding the token afterwards closes that gap
+            # (Janus refused such a participant's publish with 433).
+            async with self._lock:
+                if self.created and self.instance is not None:
+                    instance = self.instance
+                    try:
+                        await instance.call(lambda r: r.allowed(self.room_id, "add", secret=self.secret, tokens=[token]))
+                    except (JanusError, JanusUnavailable) as exc:
+                        log.warning("janus room %s: adding a token failed (%s); the room will be checked", self.room_id, exc)
+                        self.created = False  # the next ensure() recreates the room with every token
         peer = SfuPeer(self, member.id, member.outbox.send_text, token=token)
         self.peers[member.id] = peer
         if self.instance is not None and self.rooms.placement is not None:
