@@ -524,3 +524,27 @@ async def test_random_frames_never_crash_the_server(server: ThreadServer, client
         await watcher.send({"type": "ping"})
         await watcher.expect("pong")
     assert (await client.get("/meetings")).status_code == 200
+
+
+async def test_sinks_with_handle_batch_get_events_in_order(server: ThreadServer, client: httpx.AsyncClient) -> None:
+    batches: list[list[RoomEvent]] = []
+
+    class BatchSink:
+        async def __call__(self, event: RoomEvent) -> None:  # pragma: no cover - handle_batch is preferred
+            batches.append([event])
+
+        async def handle_batch(self, events: list[RoomEvent]) -> None:
+            batches.append(list(events))
+
+    server.app.state.room_event_sinks.append(BatchSink())
+    m = await create_meeting(client)
+    sample = {"type": "stats", "packetLossSend": 0, "packetLossRecv": 0, "bitrateSend": 1, "bitrateRecv": 1, "sampleRateMs": 5000}
+    async with Client(server.ws_url, m["roomName"]) as c:
+        await c.join()
+        for _ in range(20):
+            await c.send(sample)
+        await c.send({"type": "ping"})
+        await c.expect("pong")
+    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
+    flat = [e.type for b in batches for e in b]
+    assert flat == ["participant.joined"] + ["participant.stats"] * 20 + ["participant.left"]

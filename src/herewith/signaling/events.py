@@ -53,3 +53,12 @@ class RoomEvent:
 
 
 RoomEventSink = Callable[[RoomEvent], Awaitable[None]]
+"""A sink: ``await sink(event)``. Events reach sinks in publication order, from one delivery task.
+
+Optional batching (compatible extension): a sink that also has ``async handle_batch(events: list[RoomEvent])``
+receives, instead of one call per event, every event queued at that moment (in order, at most
+``MAX_BATCH``), so it can write many ``participant.stats`` samples in one transaction. Under pressure the
+delivery queue drops ``participant.stats`` samples first.
+"""
+
+MAX_BATCH = 500

@@ -21,7 +21,7 @@ import structlog
 from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
 from herewith.rooms import service as rooms
 from herewith.signaling import protocol as p
-from herewith.signaling.events import RoomEvent
+from herewith.signaling.events import MAX_BATCH, RoomEvent
 from herewith.signaling.live_room import (
     CLOSE_GONE,
     CLOSE_NOT_FOUND,
@@ -83,15 +83,28 @@ class Signaling:
             log.warning("room_event_dropped", type=event.type, room_name=event.room_name)
 
     async def _deliver_events(self) -> None:
-        assert self._events is not None
+        """Hand queued events to every sink in order; sinks with ``handle_batch`` get them in batches."""
+        queue = self._events
+        assert queue is not None
         while True:
-            event = await self._events.get()
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             for sink in list(self.app.state.room_event_sinks):
-                try:
-                    await sink(event)
-                except Exception:  # noqa: BLE001 - sinks must not break rooms
-                    log.exception("room_event_sink_failed", type=event.type)
-            self._events.task_done()
+                handle_batch = getattr(sink, "handle_batch", None)
+                if handle_batch is not None:
+                    try:
+                        await handle_batch(batch)
+                    except Exception:  # noqa: BLE001 - sinks must not break rooms
+                        log.exception("room_event_sink_failed", type="batch", size=len(batch))
+                    continue
+                for event in batch:
+                    try:
+                        await sink(event)
+                    except Exception:  # noqa: BLE001 - sinks must not break rooms
+                        log.exception("room_event_sink_failed", type=event.type)
+            for _ in batch:
+                queue.task_done()
 
     async def flush_events(self) -> None:
         """Wait until every room event published so far reached the sinks (tests, shutdown)."""
