@@ -286,6 +286,7 @@ general: {{
                 self.binary, "-C", str(cfg), "-F", str(self.workdir), "-o",
                 stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_set_parent_death_signal,
+                cwd=str(self.workdir),  # a crash's core file lands in the work dir, not the caller's cwd
             )
         finally:
             logf.close()
