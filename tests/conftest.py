@@ -16,6 +16,10 @@ import pytest
 from herewith.config import Settings
 from tests.support.servers import OrgKey, ThreadServer, create_org_key, create_pg_database, drop_pg_database
 
+# No SFU unless a test asks for one: group-room tests pass janus="local" and run inside the namespace.
+# Servers built from Settings() and `herewith serve` children read this from the environment.
+os.environ.setdefault("HEREWITH_JANUS", "off")
+
 DATABASES = [d.strip() for d in os.environ.get("HEREWITH_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
 
 
