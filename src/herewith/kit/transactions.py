@@ -29,7 +29,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 async def in_transaction(
-    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 8
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 12
 ) -> T:
     """``work(session)`` then commit; on a retryable error roll back and run it again (short jittered waits)."""
     for attempt in range(1, attempts + 1):
@@ -42,5 +42,6 @@ async def in_transaction(
                 await session.rollback()
                 if attempt == attempts or not is_retryable(exc):
                     raise
-        await asyncio.sleep(min(0.02 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
+        # A stale SQLite snapshot clears as soon as the other writer commits: retry fast, then back off.
+        await asyncio.sleep(min(0.002 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
