@@ -83,7 +83,7 @@ async def test_deactivation_at_end_plus_one_hour_then_deletion(client, server, o
         verify_room_key(secret, host_key, meeting["roomName"], server.clock.now())
     async with httpx.AsyncClient() as web:
         page = await web.get(server.base_url + meeting["roomName"])
-        assert page.status_code in (404, 410)  # 410 once the room page is wired (issue 3)
+        assert page.status_code == 410  # the room page: "This meeting is over"
 
     # The session was ended at deactivation, without webhooks; leaves after it give none either.
     room.leave(a)
