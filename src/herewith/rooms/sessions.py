@@ -244,31 +244,54 @@ def _info(row: RoomParticipant) -> ParticipantInfo:
 
 
 async def _record_stats(session: AsyncSession, event: RoomEvent) -> None:
+    await record_stats_batch(session, [event])
+
+
+def _sample(participant_seq: int, event: RoomEvent) -> StatsSample:
     stats = event.stats or {}
-    row = await session.scalar(
-        select(RoomParticipant).where(
-            RoomParticipant.meeting_id == event.meeting_id,
-            RoomParticipant.participant_id == event.participant.participant_id,
-        ).order_by(RoomParticipant.left_at.is_(None).desc(), RoomParticipant.seq.desc()).limit(1)
-    )
-    if row is None:
-        return
 
     def number(key: str) -> float | None:
         value = stats.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     rate = stats.get("sampleRateMs")
-    session.add(StatsSample(
-        participant_seq=row.seq,
+    return StatsSample(
+        participant_seq=participant_seq,
         at=event.at,
         sample_rate_ms=int(rate) if isinstance(rate, (int, float)) and rate > 0 else 2000,
         packet_loss_send=number("packetLossSend"),
         packet_loss_recv=number("packetLossRecv"),
         bitrate_send=number("bitrateSend"),
         bitrate_recv=number("bitrateRecv"),
-    ))
+    )
+
+
+async def record_stats_batch(session: AsyncSession, events: Sequence[RoomEvent]) -> int:
+    """Store ``participant.stats`` samples: one participant look-up query and one flush for the whole batch.
+
+    Each sample goes to the participant's current row (an open row first, else the newest). Samples of
+    unknown participants are dropped. Returns the number stored.
+    """
+    keys = {(e.meeting_id, e.participant.participant_id) for e in events}
+    if not keys:
+        return 0
+    rows = await session.execute(
+        select(RoomParticipant.meeting_id, RoomParticipant.participant_id, RoomParticipant.seq, RoomParticipant.left_at)
+        .where(RoomParticipant.meeting_id.in_({k[0] for k in keys}),
+               RoomParticipant.participant_id.in_({k[1] for k in keys}))
+        .order_by(RoomParticipant.seq)
+    )
+    current: dict[tuple[str, str], tuple[bool, int]] = {}
+    for meeting_id, participant_id, seq, left_at in rows:
+        key = (meeting_id, participant_id)
+        candidate = (left_at is None, seq)  # open rows win, then the newest
+        if key in keys and (key not in current or candidate >= current[key]):
+            current[key] = candidate
+    samples = [_sample(current[(e.meeting_id, e.participant.participant_id)][1], e)
+               for e in events if (e.meeting_id, e.participant.participant_id) in current]
+    session.add_all(samples)
     await session.flush()
+    return len(samples)
 
 
 async def end_idle_sessions(session: AsyncSession, now: datetime, settings: Settings) -> list[str]:
@@ -330,6 +353,21 @@ class RoomEventRecorder:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # meeting id -> (lock, users)
+
+    async def handle_batch(self, events: list[RoomEvent]) -> None:
+        """Events in order, in one go: state changes one transaction each (they carry the webhook outbox),
+        then every stats sample of the batch in a single transaction. Samples only append rows, so moving
+        them after the batch's state changes keeps each on its participant's row. Never raises."""
+        for event in events:
+            if event.type != "participant.stats":
+                await self(event)
+        stats = [e for e in events if e.type == "participant.stats"]
+        if not stats:
+            return
+        try:
+            await in_transaction(self.app.state.sessionmaker, lambda s: record_stats_batch(s, stats))
+        except Exception:  # noqa: BLE001 - sinks must not raise into the live room
+            log.exception("stats_samples_not_recorded", count=len(stats))
 
     async def __call__(self, event: RoomEvent) -> None:
         lock, users = self._locks.get(event.meeting_id, (asyncio.Lock(), 0))
