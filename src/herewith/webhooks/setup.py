@@ -22,7 +22,12 @@ def install(app: FastAPI) -> None:
     app.state.room_event_recorder = RoomEventRecorder(app)
     app.state.room_event_sinks.append(app.state.room_event_recorder)
 
+    async def flush_stats(app: FastAPI) -> None:
+        await app.state.room_event_recorder.flush_stats()
+
     async def start(app: FastAPI) -> None:
+        # Registered here, after every install(): runs after signaling has handed over its last events.
+        app.state.shutdown_hooks.append(flush_stats)
         if not app.state.settings.background_tasks:
             return
         app.state.background_tasks.append(asyncio.create_task(run_sweeper(app), name="lifecycle-sweeper"))
