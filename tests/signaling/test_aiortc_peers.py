@@ -10,10 +10,6 @@ import aioice.ice
 import httpx
 import pytest
 
-# aioice leaves 127.0.0.1 out of host candidates and uses every other address: pin loopback only, before
-# any RTCPeerConnection exists (recipes/aiortc_loopback.py).
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
 from aiortc import (  # noqa: E402
     AudioStreamTrack,
     RTCConfiguration,
@@ -27,6 +23,16 @@ from tests.signaling.helpers import Client, create_meeting, room_key  # noqa: E4
 from tests.support.servers import ThreadServer  # noqa: E402
 
 pytestmark = pytest.mark.netns
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice():
+    """aioice leaves 127.0.0.1 out of host candidates and uses every other address: pin loopback only for
+    these tests (recipes/aiortc_loopback.py), and give back whatever pinning other tests set up."""
+    original = aioice.ice.get_host_addresses
+    aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=True: ["127.0.0.1"]
+    yield
+    aioice.ice.get_host_addresses = original
 
 NO_ICE = RTCConfiguration(iceServers=[])  # None would mean Google's STUN server
 
