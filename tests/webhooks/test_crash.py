@@ -24,6 +24,10 @@ def _env(settings: Settings) -> dict[str, str]:
         "HEREWITH_WEBHOOK_RETRY_MAX_INTERVAL_SECONDS": "0.5",
         "HEREWITH_SESSION_GRACE_SECONDS": "1",
         "HEREWITH_SWEEPER_INTERVAL_SECONDS": "0.2",
+        # The kill may land while the worker holds a claim on a batch: keep that lease short (timeout +
+        # slack) so the restarted server takes the batch over within the test's wait.
+        "HEREWITH_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "HEREWITH_WEBHOOK_LEASE_SLACK_SECONDS": "1",
         "HEREWITH_LOG_LEVEL": "warning",
     }
     if settings.database_url:
