@@ -12,21 +12,26 @@ from typing import Any
 from pydantic import BaseModel
 
 
-class RoomInsight(BaseModel):
-    roomName: str
-    createdAt: str
-    endAt: str
-    firstSessionStartedAt: str | None
-    lastSessionStartedAt: str | None
+class _UsageTotals(BaseModel):
+    """The totals a room and a room session share (CONTRACT.md "Insights")."""
+
     totalParticipantMinutes: int
     totalRecorderMinutes: int
     totalStreamerMinutes: int
     totalUniqueParticipants: int
     totalUniqueRecorders: int
     totalUniqueStreamers: int
-    totalSessions: int
     rating: float | None = None
     totalRatings: float | None = None
+
+
+class RoomInsight(_UsageTotals):
+    roomName: str
+    createdAt: str
+    endAt: str
+    firstSessionStartedAt: str | None
+    lastSessionStartedAt: str | None
+    totalSessions: int
 
 
 class RoomInsightList(BaseModel):
@@ -34,21 +39,13 @@ class RoomInsightList(BaseModel):
     results: list[RoomInsight]
 
 
-class RoomSessionInsight(BaseModel):
+class RoomSessionInsight(_UsageTotals):
     roomSessionId: str
     roomName: str
     createdAt: str
     endAt: str | None
     startedAt: str
     endedAt: str | None
-    totalParticipantMinutes: int
-    totalRecorderMinutes: int
-    totalStreamerMinutes: int
-    totalUniqueParticipants: int
-    totalUniqueRecorders: int
-    totalUniqueStreamers: int
-    rating: float | None = None
-    totalRatings: float | None = None
 
 
 class RoomSessionInsightList(BaseModel):
