@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,17 @@ async def test_receiver_down_for_a_while_then_every_event_arrives(client, server
             assert verify_signature(hook["secret"], r.headers["Whereby-Signature"], r.body)
         ids = {e["id"] for e in receiver.events()}
         assert len(ids) == 7
-        log = await _deliveries(client, hook["webhookId"])
-        ok = [d for d in log if d["succeeded"]]
+        # The receiver has the requests before the worker has written their outcome: wait for the log.
+        for _ in range(200):
+            log = await _deliveries(client, hook["webhookId"])
+            ok = [d for d in log if d["succeeded"]]
+            if len(ok) >= 7:
+                break
+            await asyncio.sleep(0.05)
         assert {d["eventId"] for d in ok} == ids
         assert sorted(d["attempt"] for d in ok) == [1, 5, 5, 5, 5, 5, 5]
         # Nothing more is sent once delivered.
         server.clock.advance(3600)
-        import asyncio
-
         await asyncio.sleep(0.5)
         assert len(receiver.received) == 7
     finally:
