@@ -144,7 +144,7 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     """
     window = timedelta(seconds=settings.webhook_retry_window_seconds)
     if event.type == "participant.stats":
-        await _record_stats(session, event)
+        await record_stats_batch(session, [event])
         return []
     meeting = await _lock_meeting(session, event.meeting_id)
     if meeting is None:
@@ -241,10 +241,6 @@ def _info(row: RoomParticipant) -> ParticipantInfo:
     return ParticipantInfo(participant_id=row.participant_id, role_name=row.role_name, display_name=row.display_name,
                            external_id=row.external_id, metadata=row.metadata_, user_agent=row.user_agent,
                            device_id=row.device_id)
-
-
-async def _record_stats(session: AsyncSession, event: RoomEvent) -> None:
-    await record_stats_batch(session, [event])
 
 
 def _sample(participant_seq: int, event: RoomEvent) -> dict[str, Any]:
