@@ -19,16 +19,20 @@ from fastapi.responses import JSONResponse
 
 from herewith import __version__, errors
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker
+from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
+from herewith.db.sqlite_inline import run_checkpointer
 from herewith.db.migrate import upgrade
 from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
+from herewith.auth.service import ApiKeyAuthenticator
 from herewith.meetings.endpoints import router as meetings_router
+from herewith.meetings.service import MeetingStore
 from herewith.insights.endpoints import router as insights_router
 from herewith.webhooks.endpoints import router as webhooks_router
 from herewith.webhooks.setup import install as install_sessions_and_webhooks
-from herewith.ratelimit.http import enforce_rate_limit, install as install_ratelimit
+from herewith.auth.dependencies import get_organization
+from herewith.ratelimit.http import install as install_ratelimit
 from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
 log = structlog.get_logger(__name__)
@@ -48,6 +52,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await upgrade(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        # The per-request lookups of the hot calls, batched per event-loop tick (auth and meetings).
+        app.state.authenticator = ApiKeyAuthenticator(engine)
+        app.state.meeting_store = MeetingStore(engine)
+        if engine.dialect.name == "sqlite":  # WAL checkpoints off the event loop (see db/sqlite_inline.py)
+            app.state.background_tasks.append(asyncio.create_task(run_checkpointer(sqlite_path(settings.sqlalchemy_url))))
         for hook in app.state.startup_hooks:
             await hook(app)
         log.info("started", database=engine.dialect.name, public_url=settings.public_url)
@@ -84,7 +93,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_ratelimit(app, settings)
     install_sessions_and_webhooks(app)  # room sessions sink, lifecycle sweeper, webhook delivery
 
-    api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
+    # Every /v1 call: Bearer key -> organization -> rate-limit charge (429 before the endpoint runs).
+    api = APIRouter(prefix="/v1", dependencies=[Depends(get_organization)])
     api.include_router(meetings_router)
     api.include_router(insights_router)  # GET /v1/insights/*
     api.include_router(webhooks_router)  # /v1/webhooks

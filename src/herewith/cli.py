@@ -66,6 +66,7 @@ def serve(
     import uvicorn
 
     from herewith.app import create_app
+    from herewith.kit.gc_tuning import configure_gc
 
     overrides: dict[str, Any] = {}
     if host:
@@ -84,7 +85,9 @@ def serve(
             "      -H 'Content-Type: application/json' \\\n"
             "      -d '{\"endDate\": \"2099-02-18T14:23:00.000Z\", \"fields\": [\"hostRoomUrl\"]}'\n"
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+    app_ = create_app(settings)
+    configure_gc()
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level,
                 proxy_headers=True, ws_max_size=64 * 1024)
 
 

@@ -2,43 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from herewith.config import Settings
+from herewith.db import sqlite_inline
+from herewith.db.sqlite_inline import WriterLock
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """Engine for ``settings.sqlalchemy_url``.
 
-    SQLite runs in WAL mode with a busy timeout: a committed transaction survives ``kill -9`` of the
-    process (WAL with synchronous=NORMAL loses nothing on a process crash, only on power loss).
+    SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives ``kill -9`` of
+    the process (only a power loss can take the last commits). Its connections call SQLite on the event
+    loop thread (:mod:`herewith.db.sqlite_inline` says why and how); the server runs
+    :func:`~herewith.db.sqlite_inline.run_checkpointer` beside them.
     """
     url = settings.sqlalchemy_url
-    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
-        # Every session ends its transaction itself (commit, or the rollback in close()), so the pool's
-        # extra rollback on check-in is one more thread round trip per request for nothing.
-        kwargs["pool_reset_on_return"] = None
-    else:
-        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
-    engine = create_async_engine(url, **kwargs)
-    if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        writer = WriterLock()
+        return create_async_engine(
+            url,
+            async_creator=lambda: sqlite_inline.connect(path, writer),
+            # Every session ends its transaction itself (commit, or the rollback in close()), so the
+            # pool's extra rollback on check-in would only cost time.
+            pool_reset_on_return=None,
+            pool_size=8,
+            max_overflow=24,
+        )
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
 
-    return engine
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite+aiosqlite:///<path>`` URL."""
+    return make_url(url).database or ""
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -35,8 +35,7 @@ def format_utc(value: datetime) -> str:
     """``2099-02-18T14:23:00.000Z``: UTC, milliseconds, ``Z``. Naive values are taken as UTC."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_datetime(value: object) -> datetime:
