@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herewith.auth import service
-from herewith.auth.models import Organization
+from herewith.auth.models import OrganizationRef
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -28,13 +27,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_organization(request: Request, session: SessionDep) -> Organization:
-    """The organization of the request's API key; sets ``request.state.organization``. 401 otherwise."""
+async def get_organization(request: Request) -> OrganizationRef:
+    """The organization of the request's API key; sets ``request.state.organization``. 401 otherwise
+    (see :class:`~herewith.auth.service.ApiKeyAuthenticator`).
+
+    Then, once per request, ``app.state.charge_request(request, org)`` when set: the rate limiter charges
+    the request's points there and raises the contract's 429 before the endpoint runs
+    (:func:`herewith.ratelimit.http.enforce_rate_limit`). It is the ``/v1`` router's dependency, so every
+    ``/v1`` call is authenticated and charged, and endpoints that ask for the organization get it from
+    FastAPI's per-request cache.
+    """
     org = getattr(request.state, "organization", None)
     if org is None:
-        org = await service.authenticate(session, request.headers.get("authorization"))
+        org = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
         request.state.organization = org
+        charge = getattr(request.app.state, "charge_request", None)
+        if charge is not None:
+            await charge(request, org)
     return org
 
 
-OrganizationDep = Annotated[Organization, Depends(get_organization)]
+OrganizationDep = Annotated[OrganizationRef, Depends(get_organization)]

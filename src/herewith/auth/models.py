@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String
@@ -37,3 +38,13 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRef:
+    """The organization a request acts for, as authentication resolves it: ``id``, ``plan`` and the custom
+    budget ``rate_limit_points`` (None: the plan's). A plain record, so the per-request lookup needs no ORM."""
+
+    id: str
+    plan: str
+    rate_limit_points: int | None = None

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from herewith.auth.models import ApiKey, Organization
+from herewith.auth.models import ApiKey, Organization, OrganizationRef
+
+_orgs, _keys = Organization.__table__, ApiKey.__table__
+# Built once: building a statement costs more than running it (about 0.2 ms against 0.02 ms here), and this
+# one runs on every /v1 request. Table columns, not ORM attributes, so it runs on the Core path.
+_ACTIVE_KEYS_ORGANIZATIONS = (
+    select(_keys.c.key_hash, _orgs.c.id, _orgs.c.plan, _orgs.c.rate_limit_points)
+    .join(_keys, _keys.c.organization_id == _orgs.c.id)
+    .where(_keys.c.key_hash.in_(bindparam("key_hashes", expanding=True)), _keys.c.revoked_at.is_(None))
+)
+
+
+async def organizations_by_active_keys(conn: AsyncConnection, key_hashes: Iterable[str]) -> dict[str, OrganizationRef]:
+    """``{key_hash: organization}`` for those of ``key_hashes`` that are unrevoked API keys."""
+    rows = await conn.execute(_ACTIVE_KEYS_ORGANIZATIONS, {"key_hashes": list(key_hashes)})
+    return {row[0]: OrganizationRef(row[1], row[2], row[3]) for row in rows}
 
 
 async def get_organization(session: AsyncSession, organization_id: str) -> Organization | None:
@@ -20,17 +35,6 @@ async def list_organizations(session: AsyncSession) -> Sequence[Organization]:
 
 async def count_organizations(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Organization)) or 0)
-
-
-async def get_active_key_by_hash(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Organization] | None:
-    row = (
-        await session.execute(
-            select(ApiKey, Organization)
-            .join(Organization, Organization.id == ApiKey.organization_id)
-            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
 
 
 async def list_keys(session: AsyncSession, organization_id: str | None = None) -> Sequence[ApiKey]:

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import json
+
 import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
 
 ROLES = ("host", "viewer")
 HOST_PRIVILEGE_SLACK = timedelta(hours=1)
@@ -27,12 +31,35 @@ class InvalidRoomKey(Exception):
     """The token is not a room key of this server, is for another room, or has expired."""
 
 
+class _PreparedHMAC(HMACAlgorithm):
+    """HS256 that checks and encodes each secret once: PyJWT re-prepares the key (PEM/DER checks) on
+    every call, which is most of the cost of signing a room key, and POST /v1/meetings signs one."""
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[str | bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:  # type: ignore[override]
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            if len(self._prepared) > 16:  # the server has one secret; tests use a few
+                self._prepared.clear()
+            prepared = self._prepared[key] = super().prepare_key(key)
+        return prepared
+
+
+_JWS = PyJWS(algorithms=["HS256"])
+_JWS.unregister_algorithm("HS256")
+_JWS.register_algorithm("HS256", _PreparedHMAC())
+
+
 def issue_room_key(secret: str, room_name: str, role: str, end_date: datetime) -> str:
-    """Sign a room key for ``role`` in ``room_name`` valid until ``end_date`` + 1 hour."""
+    """Sign a room key for ``role`` in ``room_name`` valid until ``end_date`` + 1 hour (a JWT, HS256)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     exp = int((end_date + HOST_PRIVILEGE_SLACK).timestamp())
-    return jwt.encode({"rn": room_name.lstrip("/"), "role": role, "exp": exp}, secret, algorithm="HS256")
+    claims = json.dumps({"rn": room_name.lstrip("/"), "role": role, "exp": exp}, separators=(",", ":"))
+    return _JWS.encode(claims.encode(), secret, algorithm="HS256")
 
 
 def verify_room_key(secret: str, token: str, room_name: str, now: datetime) -> RoomKeyClaims:

@@ -17,11 +17,17 @@ def _urls(request: Request) -> service.RoomUrls:
     return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
 
 
+def _json(out: MeetingOut, status: int = 200) -> Response:
+    # Serialized here, once: returning the model would make FastAPI validate it again against
+    # response_model (which stays for the OpenAPI document) before serializing it.
+    return Response(out.model_dump_json(), status_code=status, media_type="application/json")
+
+
 @router.post("", status_code=201, response_model=MeetingOut)
-async def create_meeting(body: CreateMeetingRequest, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
+async def create_meeting(body: CreateMeetingRequest, request: Request, org: OrganizationDep) -> Response:
     """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
-    meeting = await service.create_meeting(session, org, body, request.app.state.clock.now())
-    return service.to_out(meeting, _urls(request), body.fields or ())
+    meeting = await service.create_meeting(request.app.state.meeting_store, org, body, request.app.state.clock.now())
+    return _json(service.to_out(meeting, _urls(request), body.fields or ()), 201)
 
 
 @router.get("", response_model=MeetingList)
@@ -37,11 +43,11 @@ async def list_meetings(request: Request, session: SessionDep, org: Organization
 
 
 @router.get("/{meetingId}", response_model=MeetingOut)
-async def get_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
+async def get_meeting(meetingId: str, request: Request, org: OrganizationDep) -> Response:
     """One meeting; 404 when unknown, deleted or another organization's."""
     fields = service.parse_fields(request.query_params.getlist("fields"))
-    meeting = await service.get_meeting(session, org, meetingId)
-    return service.to_out(meeting, _urls(request), fields)
+    meeting = await service.get_meeting(request.app.state.meeting_store, org, meetingId)
+    return _json(service.to_out(meeting, _urls(request), fields))
 
 
 @router.delete("/{meetingId}", status_code=204)

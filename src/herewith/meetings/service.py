@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from herewith.auth.models import Organization
+from herewith.auth.models import OrganizationRef
 from herewith.auth.room_keys import issue_room_key
 from herewith.errors import HerewithError, NotFound, validation_error
 from herewith.kit.pagination import decode_cursor, encode_cursor
@@ -43,13 +45,93 @@ def generate_room_name(pattern: str, prefix: str | None) -> str:
     return "/" + (f"{prefix}-{core}" if prefix else core)
 
 
+class MeetingRecord(Protocol):
+    """What :func:`to_out` reads of a meeting: the ORM ``Meeting``, a row of the meetings table, or
+    :class:`NewMeeting`."""
+
+    id: str
+    room_name: str
+    template_type: str | None
+    start_date: datetime
+    end_date: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMeeting:
+    """The meeting :func:`create_meeting` stored (the columns the response needs)."""
+
+    id: str
+    room_name: str
+    template_type: str | None
+    start_date: datetime
+    end_date: datetime
+
+
+class MeetingStore:
+    """Writes new meetings and reads single meetings for the hot calls, coalescing concurrent requests.
+
+    Meetings created in the same event-loop tick are inserted in one transaction (group commit: one
+    executemany and one commit for all of them), and single-meeting reads of one tick are one
+    ``IN (...)`` query; aiodataloader does the collecting, without caching. Each call still returns only
+    after its own row is committed or read, so a 201 is never sent for a meeting that is not durable.
+    A batch that fails on a constraint (a taken human-short room name) is retried row by row so that
+    only the rows at fault fail.
+    """
+
+    def __init__(self, engine: AsyncEngine, max_batch_size: int = 200) -> None:
+        self._engine = engine
+        self._inserts: DataLoader[dict[str, Any], Exception | None] = DataLoader(
+            self._insert_batch, cache=False, max_batch_size=max_batch_size)
+        self._reads: DataLoader[tuple[str, str], Any] = DataLoader(
+            self._read_batch, cache=False, max_batch_size=max_batch_size)
+
+    async def _insert_batch(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
+        async def commit(batch: list[dict[str, Any]]) -> None:
+            async with self._engine.begin() as conn:
+                await repository.insert_meetings(conn, batch)
+
+        try:
+            await commit(rows)
+            return [None] * len(rows)
+        except IntegrityError:
+            if len(rows) == 1:
+                raise
+        outcomes: list[Exception | None] = []
+        for row in rows:
+            try:
+                await commit([row])
+                outcomes.append(None)
+            except IntegrityError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _read_batch(self, keys: list[tuple[str, str]]) -> list[Any]:
+        async with self._engine.connect() as conn:
+            rows = await repository.live_rows_by_ids(conn, {meeting_id for _, meeting_id in keys})
+        out = []
+        for organization_id, meeting_id in keys:
+            row = rows.get(meeting_id)
+            out.append(row if row is not None and row.organization_id == organization_id else None)
+        return out
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        """Insert one meeting row (every column but ``seq``) and wait for its commit. Raises
+        IntegrityError when its ``room_name`` is taken."""
+        await self._inserts.load(values)
+
+    async def get_live(self, organization_id: str, meeting_id: str) -> MeetingRecord | None:
+        """The organization's live meeting with that id (a row of the meetings table), or None."""
+        return await self._reads.load((organization_id, meeting_id))
+
+
 async def create_meeting(
-    session: AsyncSession, organization: Organization, request: CreateMeetingRequest, now: datetime
-) -> Meeting:
-    """Create a meeting and its room.
+    store: MeetingStore, organization: OrganizationRef, request: CreateMeetingRequest, now: datetime
+) -> NewMeeting:
+    """Create a meeting and its room; returns once it is committed.
 
     ``endDate`` before ``now`` is a 400 naming ``endDate``. ``templateType: viewerMode`` makes the room
-    locked and ``group``. A room-name collision (human-short) is retried with a new name.
+    locked and ``group``. A room-name collision (human-short) is retried with a new name; after
+    ``MAX_NAME_ATTEMPTS`` collisions a 409.
     """
     if request.endDate < now.replace(microsecond=(now.microsecond // 1000) * 1000):
         raise validation_error("endDate", "must not be in the past")
@@ -57,44 +139,41 @@ async def create_meeting(
     room_mode = request.roomMode
     if request.templateType == "viewerMode":
         is_locked, room_mode = True, "group"
+    base = {
+        "organization_id": organization.id,
+        "room_mode": room_mode,
+        "is_locked": is_locked,
+        "template_type": request.templateType,
+        "start_date": now,
+        "end_date": request.endDate,
+        "recording": request.recording.model_dump() if request.recording else None,
+        "live_transcription": request.liveTranscription.model_dump() if request.liveTranscription else None,
+        "streaming": request.streaming.model_dump() if request.streaming else None,
+        "deactivated_at": None,
+        "deleted_at": None,
+    }
     for _ in range(MAX_NAME_ATTEMPTS):
-        meeting = Meeting(
-            id=str(uuid.uuid4()),
-            organization_id=organization.id,
-            room_name=generate_room_name(request.roomNamePattern, request.roomNamePrefix),
-            room_mode=room_mode,
-            is_locked=is_locked,
-            template_type=request.templateType,
-            start_date=now,
-            end_date=request.endDate,
-            recording=request.recording.model_dump() if request.recording else None,
-            live_transcription=request.liveTranscription.model_dump() if request.liveTranscription else None,
-            streaming=request.streaming.model_dump() if request.streaming else None,
-        )
-        if request.roomNamePattern == "uuid":
-            # 122 random bits: a collision is not a practical event, so no savepoint round trips.
-            session.add(meeting)
-            await session.flush()
-            return meeting
+        # uuid names carry 122 random bits: only human-short names ever collide.
+        values = {**base, "id": str(uuid.uuid4()),
+                  "room_name": generate_room_name(request.roomNamePattern, request.roomNamePrefix)}
         try:
-            async with session.begin_nested():
-                session.add(meeting)
+            await store.insert(values)
         except IntegrityError:
-            continue  # the short room name was taken: draw another
-        return meeting
+            continue  # the room name was taken: draw another
+        return NewMeeting(values["id"], values["room_name"], request.templateType, now, request.endDate)
     raise HerewithError("Could not allocate a unique room name", status=409)
 
 
-async def get_meeting(session: AsyncSession, organization: Organization, meeting_id: str) -> Meeting:
+async def get_meeting(store: MeetingStore, organization: OrganizationRef, meeting_id: str) -> MeetingRecord:
     """The organization's live meeting; :class:`NotFound` for unknown, deleted or foreign ids."""
-    meeting = await repository.get_for_organization(session, organization.id, meeting_id)
+    meeting = await store.get_live(organization.id, meeting_id)
     if meeting is None:
         raise NotFound()
     return meeting
 
 
 async def list_meetings(
-    session: AsyncSession, organization: Organization, cursor: str | None, limit: int, room_name_starts_with: str | None
+    session: AsyncSession, organization: OrganizationRef, cursor: str | None, limit: int, room_name_starts_with: str | None
 ) -> tuple[list[Meeting], str | None]:
     """One page of the organization's meetings, oldest first, and the cursor of the next page (None at the end)."""
     after = None
@@ -111,7 +190,7 @@ async def list_meetings(
     return rows[:limit], next_cursor
 
 
-async def delete_meeting(session: AsyncSession, organization: Organization, meeting_id: str, now: datetime) -> Meeting | None:
+async def delete_meeting(session: AsyncSession, organization: OrganizationRef, meeting_id: str, now: datetime) -> Meeting | None:
     """Mark the meeting deleted (idempotent: unknown, foreign or already deleted ids are a no-op returning None)."""
     meeting = await repository.get_for_organization(session, organization.id, meeting_id)
     if meeting is None:
@@ -135,7 +214,7 @@ def parse_fields(values: Iterable[str]) -> set[str]:
     return out
 
 
-def to_out(meeting: Meeting, urls: RoomUrls, fields: Iterable[str] = ()) -> MeetingOut:
+def to_out(meeting: MeetingRecord, urls: RoomUrls, fields: Iterable[str] = ()) -> MeetingOut:
     """The contract's Meeting. viewerMode rooms always carry both URLs (seed 003, templateType)."""
     wanted = set(fields)
     if meeting.template_type == "viewerMode":

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herewith.auth.models import Organization
+from herewith.auth.models import OrganizationRef
 from herewith.errors import NotFound
 from herewith.meetings.models import Meeting
 from herewith.rooms import theme_repository as repo
@@ -57,14 +57,14 @@ def normalize_room_name(raw: str) -> str:
     return "/" + name
 
 
-async def _owned_room(session: AsyncSession, org: Organization, room_name: str) -> Meeting:
+async def _owned_room(session: AsyncSession, org: OrganizationRef, room_name: str) -> Meeting:
     meeting = await repo.get_live_meeting(session, normalize_room_name(room_name), lock=True)
     if meeting is None or meeting.organization_id != org.id:
         raise NotFound()
     return meeting
 
 
-async def set_tokens(session: AsyncSession, org: Organization, room_name: str, body: ThemeTokensRequest,
+async def set_tokens(session: AsyncSession, org: OrganizationRef, room_name: str, body: ThemeTokensRequest,
                      now: datetime) -> None:
     """Set a room's colour tokens (``PUT /rooms/{roomName}/theme/tokens``). 404 for a room not owned."""
     meeting = await _owned_room(session, org, room_name)
@@ -77,7 +77,7 @@ async def set_tokens(session: AsyncSession, org: Organization, room_name: str, b
     row.updated_at = now
 
 
-async def set_image(session: AsyncSession, store: ThemeStore, org: Organization, room_name: str, kind: ImageKind,
+async def set_image(session: AsyncSession, store: ThemeStore, org: OrganizationRef, room_name: str, kind: ImageKind,
                     image: CheckedImage | None, now: datetime,
                     preset: BackgroundPresetRequest | None = None) -> list[Path]:
     """Set (``image``) or reset (``image`` None) a room's ``kind`` image; for backgrounds a reset picks
