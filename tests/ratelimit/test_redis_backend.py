@@ -111,3 +111,29 @@ async def test_recovers_when_redis_comes_back(redis_backend):
     await asyncio.sleep(0.06)
     d = await limiter.hit("organization:r", 1, 10)
     assert d.allowed and not d.degraded and d.remaining == 9
+
+
+async def test_hits_of_one_tick_go_in_one_call_and_match_one_by_one(redis_backend, clock):
+    """Hits that arrive together are sent as one script call per key; the decisions are exactly those of
+    the same hits made one after another (arrival order kept), on the memory backend as reference."""
+    from herewith.ratelimit import MemoryBackend
+
+    batched = RateLimiter(redis_backend, window_seconds=60, clock=clock)
+    reference = RateLimiter(MemoryBackend(), window_seconds=60, clock=clock)
+    calls = 0
+    script = redis_backend._script
+
+    async def counting(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await script(*args, **kwargs)
+
+    redis_backend._script = counting
+    offered = [("organization:a", (1, 2, 3)[i % 3]) for i in range(40)] + [("organization:b", 3)] * 12
+    decisions = await asyncio.gather(*(batched.hit(key, cost, 30) for key, cost in offered))
+    expected = [await reference.hit(key, cost, 30) for key, cost in offered]
+    assert calls == 2  # one per key, for 52 hits
+    assert [(d.allowed, d.remaining, d.retry_after_ms, d.reset) for d in decisions] == [
+        (d.allowed, d.remaining, d.retry_after_ms, d.reset) for d in expected
+    ]
+    assert sum(cost for (key, cost), d in zip(offered, decisions) if d.allowed and key.endswith("a")) == 30

@@ -30,8 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import structlog
 
@@ -59,8 +58,7 @@ def budget_for(plan: str | None, custom_points: int | None = None) -> int:
     return PLAN_POINTS.get(plan or DEFAULT_PLAN, PLAN_POINTS[DEFAULT_PLAN])
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one :meth:`RateLimiter.hit`.
 
     ``allowed``: admitted (and charged); ``limit``: the budget (points per window); ``remaining``: points
@@ -84,8 +82,7 @@ class Decision:
         return math.ceil(self.retry_after_ms / 1000) if self.retry_after_ms > 0 else 0
 
 
-@dataclass(frozen=True, slots=True)
-class RawDecision:
+class RawDecision(NamedTuple):
     """What a backend returns, all integers in microseconds: admitted?, points used after the call, the
     clock it used, reset (newest entry + window), wait until this request would fit (0 when admitted)."""
 

@@ -1,6 +1,7 @@
 """HTTP side of the rate limit (CONTRACT.md, "Rate limiting"): the ``/v1`` dependency and the headers.
 
-- :func:`enforce_rate_limit` is a dependency of the ``/v1`` router. After the Bearer key is resolved to an
+- :func:`enforce_rate_limit` runs in the ``/v1`` router's authentication dependency
+  (:func:`herewith.auth.dependencies.get_organization`). After the Bearer key is resolved to an
   organization it charges the request's points (GET/HEAD 1, DELETE 2, POST/PUT/PATCH 3) to
   ``organization:<id>``. When they don't fit it raises a 429 before the endpoint runs, with
   ``Retry-After`` (whole seconds, rounded up) and the body
@@ -15,13 +16,14 @@
 
 Usage (what ``create_app`` does)::
 
-    api = APIRouter(prefix="/v1", dependencies=[Depends(enforce_rate_limit)])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(get_organization)])
     install(app, settings)
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from herewith.auth.dependencies import OrganizationDep
+from herewith.auth.models import OrganizationRef
 from herewith.errors import HerewithError
 
 from .core import Decision, RateLimiterUnavailable, budget_for, cost_of
@@ -43,17 +45,26 @@ def throttle_key(organization_id: str) -> str:
     return f"organization:{organization_id}"
 
 
+@functools.lru_cache(maxsize=8)
+def _http_date(epoch_seconds: int) -> str:
+    # Requests of the same second share their reset date: format it once.
+    return email.utils.format_datetime(datetime.fromtimestamp(epoch_seconds, tz=timezone.utc), usegmt=True)
+
+
 def rate_limit_headers(decision: Decision) -> dict[str, str]:
     """``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (HTTP date) for a decision."""
-    reset = datetime.fromtimestamp(math.ceil(decision.reset), tz=timezone.utc)
     return {
         "X-RateLimit-Limit": str(decision.limit),
         "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": email.utils.format_datetime(reset, usegmt=True),
+        "X-RateLimit-Reset": _http_date(math.ceil(decision.reset)),
     }
 
 
-async def enforce_rate_limit(request: Request, org: OrganizationDep) -> None:
+def _raw_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rate_limit_headers(decision).items()]
+
+
+async def enforce_rate_limit(request: Request, org: OrganizationRef) -> None:
     """Charge this request to its organization's budget; raise the contract's 429 when it doesn't fit.
 
     Stores the :class:`Decision` in ``request.state.ratelimit`` for :class:`RateLimitHeaders`. Does nothing
@@ -92,14 +103,10 @@ class RateLimitHeaders:
             if message["type"] == "http.response.start":
                 decision = scope["state"].get(STATE_KEY)
                 if decision is not None:
-                    present = {k.lower() for k, _ in message.get("headers", [])}
-                    extra = [
-                        (k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in rate_limit_headers(decision).items()
-                        if k.lower().encode("latin-1") not in present
-                    ]
-                    if extra:
-                        message = {**message, "headers": [*message.get("headers", []), *extra]}
+                    headers = list(message.get("headers", []))
+                    # A 429 carries them already (set by enforce_rate_limit); don't repeat them.
+                    if not any(k.lower() == b"x-ratelimit-limit" for k, _ in headers):
+                        message = {**message, "headers": headers + _raw_headers(decision)}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -107,10 +114,12 @@ class RateLimitHeaders:
 
 def install(app: FastAPI, settings: Any) -> None:
     """Attach the limiter chosen by ``settings`` (see :func:`~herewith.ratelimit.create_limiter`) as
-    ``app.state.ratelimiter``, the header middleware, and a shutdown hook that closes the backend.
-    The ``/v1`` router must also carry ``Depends(enforce_rate_limit)``."""
+    ``app.state.ratelimiter``, :func:`enforce_rate_limit` as ``app.state.charge_request``, the header
+    middleware, and a shutdown hook that closes the backend. The ``/v1`` router must carry
+    ``Depends(get_organization)``."""
     limiter = create_limiter(settings)
     app.state.ratelimiter = limiter
+    app.state.charge_request = enforce_rate_limit  # called by the /v1 authentication dependency
     app.add_middleware(RateLimitHeaders)
 
     async def close(_: FastAPI) -> None:
