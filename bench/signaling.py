@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -72,6 +73,11 @@ def pct(values: list[float], q: float) -> float:
 def client_proc(ws_url: str, rooms: list[str], per_room: int, rate: float, seconds: float, q: mp.Queue,
                 go: mp.Event, done_connect: mp.Event, stats_every: float) -> None:
     raise_nofile()
+    # The load generator holds 1,000 connections per process too: give it the server's collector settings,
+    # so its own pauses don't count as relay latency.
+    from herewith.kit.gc_tuning import configure_gc
+
+    configure_gc()
     asyncio.run(_clients(ws_url, rooms, per_room, rate, seconds, q, go, done_connect, stats_every))
 
 
@@ -133,6 +139,8 @@ async def _clients(ws_url: str, rooms: list[str], per_room: int, rate: float, se
             await connect(room)
 
     await asyncio.gather(*(guarded(r) for r in rooms for _ in range(per_room)))
+    gc.collect()
+    gc.freeze()  # the connections are long-lived: keep them out of the collections during the load
     connect_s = time.perf_counter() - t_connect
     print(f"[clients {os.getpid()}] {len(conns)} connected in {connect_s:.1f} s", flush=True)
     q.put(("connected", len(conns), connect_s))

@@ -38,7 +38,7 @@ class RoomEvent:
     """Something that happened in a live room.
 
     ``at``: aware UTC time of the event. ``participants``: everyone in the call after the event (knockers
-    excluded). ``stats``: for ``participant.stats`` only: ``{"packetLossSend", "packetLossRecv",
+    excluded; empty for ``participant.stats``). ``stats``: for ``participant.stats`` only: ``{"packetLossSend", "packetLossRecv",
     "bitrateSend", "bitrateRecv", "sampleRateMs"}`` (loss in percent 0..100, bitrates in bits per second).
     """
 
