@@ -2,7 +2,7 @@
 // Media goes through a media layer (mesh.js for peer-to-peer rooms; an SFU layer can implement the same
 // interface for group rooms). `window.herewith` is a small hook for tests and embedding.
 
-import {SignalingClient} from './signaling.js';
+import {SignalingClient, preconnect} from './signaling.js';
 import {LocalMedia} from './localmedia.js';
 import {MeshMedia} from './mesh.js';
 import {StatsSampler} from './stats.js';
@@ -24,6 +24,8 @@ const local = new LocalMedia();
 let media = null;
 let sampler = null;
 let signaling = null;
+// ?precallReview=off joins as soon as the camera is ready: open the signaling socket meanwhile.
+let earlySocket = params.get('precallReview') === 'off' && config.signalUrl ? preconnect(config.signalUrl) : null;
 
 const mark = name => { if (!(name in state.timings)) state.timings[name] = Math.round(performance.now()); };
 const log = (type, extra = {}) => { state.events.push({type, at: Math.round(performance.now()), ...extra}); if (state.events.length > 500) state.events.shift(); };
@@ -154,7 +156,8 @@ function join() {
     audio: local.enabled.audio, video: local.enabled.video,
   }));
   wire(signaling);
-  signaling.connect();
+  signaling.connect(earlySocket);
+  earlySocket = null;
 }
 
 // ---------------------------------------------------------------------------------------------- call

@@ -4,9 +4,25 @@
 //   const sig = new SignalingClient(url, () => joinMessage);
 //   sig.on('joined', m => ...); sig.on('closed', ({code, final}) => ...); sig.connect();
 //   sig.send({type: 'chat', text: 'hi'});
+//
+// A page that joins by itself can open the socket early, while the camera starts, and hand it over:
+//   const early = preconnect(url); ...; sig.connect(early);
 
 // Close codes after which reconnecting makes no sense (live_room.py).
 const FINAL_CODES = new Set([1000, 1008, 4001, 4003, 4404, 4409, 4410]);
+
+function socketUrl(path) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}${path}`;
+}
+
+// Open the signaling socket ahead of the join, so the TCP and WebSocket handshakes overlap the camera start.
+// The server closes a socket that has sent no join within 10 s; connect() then opens a fresh one.
+export function preconnect(path) {
+  const ws = new WebSocket(socketUrl(path));
+  ws.onerror = () => {};
+  return ws;
+}
 
 export class SignalingClient {
   constructor(url, makeJoin) {
@@ -36,16 +52,18 @@ export class SignalingClient {
     }
   }
 
-  connect() {
+  // early: a socket from preconnect(), used when it is still connecting or open.
+  connect(early = null) {
     this.stopped = false;
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}${this.url}`);
+    const usable = early && (early.readyState === WebSocket.CONNECTING || early.readyState === WebSocket.OPEN);
+    const ws = usable ? early : new WebSocket(socketUrl(this.url));
     this.ws = ws;
-    ws.onopen = () => {
+    const start = () => {
       this.lastHeard = Date.now();
       ws.send(JSON.stringify(this.makeJoin()));
       this.emit('open', {type: 'open', reconnect: this.attempt > 0});
     };
+    if (ws.readyState === WebSocket.OPEN) start(); else ws.onopen = start;
     ws.onmessage = ev => {
       this.lastHeard = Date.now();
       let msg;
