@@ -6,6 +6,7 @@ the network-namespace run (``-m netns``) sets it to ``sqlite`` since PostgreSQL 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ import pytest
 
 from herewith.config import Settings
 from tests.support.servers import OrgKey, ThreadServer, create_org_key, create_pg_database, drop_pg_database
+
+# aiortc logs one warning per VP8 frame it cannot decode (every frame between a loss and the next keyframe, e.g.
+# after a Janus kill -9): thousands of lines that pushed a failing test's assertion out of CI's output.
+logging.getLogger("aiortc.rtcrtpreceiver").setLevel(logging.ERROR)
 
 # No SFU unless a test asks for one: group-room tests pass janus="local" and run inside the namespace.
 # Servers built from Settings() and `herewith serve` children read this from the environment.

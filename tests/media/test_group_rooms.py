@@ -121,6 +121,39 @@ async def test_tokens_follow_admission_and_leaving(group_rooms: GroupRooms) -> N
     assert await allowed_tokens(group_rooms, room) == {room.tokens["bob"]}
 
 
+async def test_a_publish_sent_while_admission_talks_to_janus_is_kept(group_rooms: GroupRooms) -> None:
+    """A knocker is admitted from the host's connection: it has ``joined`` and may send ``sfu_publish`` while
+    ``admitted()`` still waits for Janus (its token being added). That publish must be answered, not refused
+    with "No SFU connection" (it was, under CPU load, and the participant then never published)."""
+    from aiortc import RTCPeerConnection
+
+    from herewith.signaling import protocol as p
+    from tests.media.peers import NO_ICE_SERVERS, SmallVideo
+
+    room = group_rooms.room_for(ref(f"m-{secrets.token_hex(4)}"))
+    await room.admitted(member("host", sends=True))
+    await wait_until(lambda: admin(group_rooms, lambda r: r.exists(room.room_id)))
+
+    pc = RTCPeerConnection(NO_ICE_SERVERS)
+    try:
+        pc.addTransceiver(SmallVideo(160, 120), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        knocker = member("knocker", sends=True)
+        admission = asyncio.create_task(room.admitted(knocker))
+        await asyncio.sleep(0)  # admitted() is now waiting for Janus's answer to the token "add"
+        assert not admission.done()
+        await room.handle(knocker, p.SfuPublish(sdp=pc.localDescription.sdp))
+        await admission
+
+        async def answered() -> bool:
+            return any(m["type"] == "sfu_published" for m in knocker.outbox.sent)
+        await wait_until(answered)
+        assert not [m for m in knocker.outbox.sent if m["type"] == "error"], knocker.outbox.sent
+        assert room.tokens["knocker"] in await allowed_tokens(group_rooms, room)
+    finally:
+        await pc.close()
+
+
 async def test_meeting_deleted_hook_destroys_the_janus_room(group_rooms: GroupRooms) -> None:
     room = group_rooms.room_for(ref(f"m-{secrets.token_hex(4)}"))
     carol = member("carol", sends=True)

@@ -208,12 +208,20 @@ class GroupRoom:
             self._idle.cancel()
             self._idle = None
         self.destroyed = False
-        old = self.peers.pop(member.id, None)
-        if old is not None:
-            await old.close("replaced")
         token = secrets.token_urlsafe(18) if member.sends else None
+        # The proxy is registered before the first await: the participant already has its ``joined`` and may
+        # send ``sfu_publish`` at once. A knocker is admitted from the host's connection, so its messages are
+        # handled concurrently with this call; they wait in the proxy's inbox until it starts (below, once the
+        # token is allowed). Without this, a publish arriving during the Janus call was refused ("No SFU
+        # connection") and the participant never published (seen under CPU load in the group SFU test).
+        old = self.peers.get(member.id)
+        peer = SfuPeer(self, member.id, member.outbox.send_text, token=token)
+        self.peers[member.id] = peer
         if token is not None:
             self.tokens[member.id] = token
+        if old is not None:
+            await old.close("replaced")
+        if token is not None:
             # Under the room lock: a creation in flight (another participant's ensure()) may have read the
             # tokens before this one was added; waiting for it and adding the token afterwards closes that gap
             # (Janus refused such a participant's publish with 433).
@@ -225,8 +233,8 @@ class GroupRoom:
                     except (JanusError, JanusUnavailable) as exc:
                         log.warning("janus room %s: adding a token failed (%s); the room will be checked", self.room_id, exc)
                         self.created = False  # the next ensure() recreates the room with every token
-        peer = SfuPeer(self, member.id, member.outbox.send_text, token=token)
-        self.peers[member.id] = peer
+        if peer.closing:  # it left (or the room ended) during the Janus call: left() has cleaned up
+            return
         if self.instance is not None and self.rooms.placement is not None:
             self.rooms.placement.participant_joined(self.room_id)
         peer.start()
