@@ -1,6 +1,6 @@
 """HTTP side of the rate limit (CONTRACT.md, "Rate limiting"): the ``/v1`` dependency and the headers.
 
-- :func:`enforce_rate_limit` runs in the ``/v1`` router's authentication dependency
+- :func:`enforce_rate_limit` runs in the ``/v1`` routers' authentication dependency
   (:func:`herewith.auth.dependencies.get_organization`). After the Bearer key is resolved to an
   organization it charges the request's points (GET/HEAD 1, DELETE 2, POST/PUT/PATCH 3) to
   ``organization:<id>``. When they don't fit it raises a 429 before the endpoint runs, with
@@ -16,7 +16,7 @@
 
 Usage (what ``create_app`` does)::
 
-    api = APIRouter(prefix="/v1", dependencies=[Depends(get_organization)])
+    app.include_router(meetings_router, prefix="/v1", dependencies=[Depends(get_organization)])
     install(app, settings)
 """
 
