@@ -23,10 +23,12 @@ from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
 from herewith.db.sqlite_inline import run_checkpointer
 from herewith.db.migrate import upgrade
 from herewith.kit.asgi import BodySizeLimit
+from herewith.kit.json_body import register_body_schemas
 from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
 from herewith.auth.service import ApiKeyAuthenticator
 from herewith.meetings.endpoints import router as meetings_router
+from herewith.meetings.schemas import CreateMeetingRequest
 from herewith.meetings.service import MeetingStore
 from herewith.insights.endpoints import router as insights_router
 from herewith.webhooks.endpoints import router as webhooks_router
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
+    register_body_schemas(app, [CreateMeetingRequest])  # parsed by the endpoint (kit.json_body)
     install_theming(app)  # public /themes/* images and theme file clean-up
 
     @app.get("/healthz", include_in_schema=False)

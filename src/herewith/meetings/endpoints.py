@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
+from herewith.kit.json_body import openapi_body, parse_json_body
 from herewith.kit.pagination import parse_limit
 from herewith.meetings import service
 from herewith.meetings.schemas import CreateMeetingRequest, MeetingList, MeetingOut
@@ -23,9 +24,13 @@ def _json(out: MeetingOut, status: int = 200) -> Response:
     return Response(out.model_dump_json(), status_code=status, media_type="application/json")
 
 
-@router.post("", status_code=201, response_model=MeetingOut)
-async def create_meeting(body: CreateMeetingRequest, request: Request, org: OrganizationDep) -> Response:
+# The hottest call: its body is parsed by kit.json_body (same answers as a FastAPI body parameter, less work),
+# and the organization comes from request.state, where the /v1 dependency put it.
+@router.post("", status_code=201, response_model=MeetingOut, openapi_extra=openapi_body(CreateMeetingRequest))
+async def create_meeting(request: Request) -> Response:
     """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
+    org = request.state.organization
+    body = parse_json_body(CreateMeetingRequest, request.headers.get("content-type"), await request.body())
     meeting = await service.create_meeting(request.app.state.meeting_store, org, body, request.app.state.clock.now())
     return _json(service.to_out(meeting, _urls(request), body.fields or ()), 201)
 

@@ -26,6 +26,7 @@ from starlette.formparsers import MultiPartException
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
 from herewith.errors import BadRequest, NotFound, validation_error
+from herewith.kit.json_body import openapi_body, register_body_schemas
 from herewith.rooms import theme_service as service
 from herewith.rooms.theme_images import MAX_BYTES, CheckedImage, check_image
 from herewith.rooms.theme_schemas import (
@@ -116,17 +117,19 @@ _IMAGE_BODY = {
 }
 
 
-def _openapi(json_schema: dict[str, Any], multipart: bool = True) -> dict[str, Any]:
-    content = {"application/json": {"schema": json_schema}}
+def _openapi(model: type[BaseModel], multipart: bool = True) -> dict[str, Any]:
+    # the model's schema is a $ref into components.schemas (register_body_schemas in install())
+    extra = openapi_body(model)
+    content = extra["requestBody"]["content"]
     if multipart:
         content.update(_IMAGE_BODY)
-    return {"requestBody": {"required": True, "content": content}}
+    return extra
 
 
 # ---- PUT /v1/rooms/{roomName}/theme/* ----------------------------------------------------------------
 
 @router.put("/{roomName:path}/theme/tokens", status_code=204,
-            openapi_extra=_openapi(ThemeTokensRequest.model_json_schema(), multipart=False))
+            openapi_extra=_openapi(ThemeTokensRequest, multipart=False))
 async def set_theme_tokens(roomName: str, request: Request, session: SessionDep, org: OrganizationDep) -> Response:
     """Set the room's colours. JSON ``{"tokens": {"colors": {"primary", "secondary", "focus"}},
     "tokensPreset": "custom"|"default"}``, colours ``#RRGGBB``. 204; 400 naming a bad colour; 404."""
@@ -138,7 +141,7 @@ async def set_theme_tokens(roomName: str, request: Request, session: SessionDep,
 
 
 @router.put("/{roomName:path}/theme/logo", status_code=204,
-            openapi_extra=_openapi(LogoResetRequest.model_json_schema()))
+            openapi_extra=_openapi(LogoResetRequest))
 async def set_theme_logo(roomName: str, request: Request, session: SessionDep, org: OrganizationDep) -> Response:
     """Upload the room's logo (multipart ``image``, PNG or JPEG) or reset it with JSON
     ``{"theme": "default"}``. 204; 400 naming ``image``/``theme``; 404."""
@@ -158,7 +161,7 @@ async def _set_background(kind: ImageKind, roomName: str, request: Request, sess
 
 
 @router.put("/{roomName:path}/theme/room-background", status_code=204,
-            openapi_extra=_openapi(BackgroundPresetRequest.model_json_schema()))
+            openapi_extra=_openapi(BackgroundPresetRequest))
 async def set_theme_room_background(roomName: str, request: Request, session: SessionDep,
                                     org: OrganizationDep) -> Response:
     """Room background: multipart ``image`` (PNG or JPEG, at most 600 kB; 413 beyond) or JSON
@@ -167,7 +170,7 @@ async def set_theme_room_background(roomName: str, request: Request, session: Se
 
 
 @router.put("/{roomName:path}/theme/room-knock-page-background", status_code=204,
-            openapi_extra=_openapi(BackgroundPresetRequest.model_json_schema()))
+            openapi_extra=_openapi(BackgroundPresetRequest))
 async def set_theme_knock_background(roomName: str, request: Request, session: SessionDep,
                                      org: OrganizationDep) -> Response:
     """Knock-page background: as ``room-background``. 204."""
@@ -220,6 +223,7 @@ async def room_image(roomName: str, kind: str, request: Request, session: Sessio
 def install(app: FastAPI) -> None:
     """Mount the public ``/themes`` routes, the file store (``<data_dir>/themes``) and the hook that
     removes a deleted or deactivated room's files. The ``/v1`` :data:`router` is included by ``create_app``."""
+    register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])
     store = ThemeStore(app.state.settings.data_dir / "themes")
     app.state.theme_store = store
     app.include_router(public_router)
