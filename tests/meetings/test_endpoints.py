@@ -178,6 +178,7 @@ async def test_body_that_is_not_an_object(client):
         r = await client.post("/meetings", content=content, headers={"Content-Type": "application/json"})
         assert r.status_code == 400
         assert "error" in r.json()
+        assert r.json() == {"error": "Invalid body: must be a JSON object", "data": {"body": "must be a JSON object"}}
 
 
 async def test_body_that_is_not_json(client):

@@ -3,9 +3,11 @@
 Why not a FastAPI body parameter there: FastAPI decodes the JSON in Python, then validates the dict, and its
 per-request parameter handling adds about as much again. ``model.model_validate_json`` does both in one
 pass in pydantic-core. Counted with valgrind in-process, a POST went from 1.31 M to 1.24 M instructions
-with this alone, and to 1.19 M with the organization read from request state (``docs/performance.md``). The answers stay those of a FastAPI body parameter:
+with this alone, and to 1.19 M with the organization read from request state (``docs/performance.md``).
+The answers are the contract's 400s, as for FastAPI's own body parameters:
 
-* a body that is not JSON (or is empty): the contract's ``400 Malformed JSON body``;
+* a body that is not JSON (or is empty): ``Malformed JSON body``;
+* JSON that is not an object: a 400 naming ``body`` ("must be a JSON object");
 * a bad field: :class:`RequestValidationError` with ``loc`` starting at ``"body"``, which
   :mod:`herewith.errors` renders as a 400 naming the field, exactly as for FastAPI's own parameters;
 * a ``Content-Type`` that is neither JSON nor absent: a 400 naming ``body`` (FastAPI refused those too).
@@ -47,8 +49,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def parse_json_body(model: type[M], content_type: str | None, raw: bytes) -> M:
-    """``raw`` validated as ``model`` (pydantic JSON mode). Raises :class:`BadRequest` (malformed JSON, or
-    a non-JSON ``Content-Type``) or :class:`RequestValidationError` (a bad field; ``loc`` from ``"body"``)."""
+    """``raw`` validated as ``model`` (pydantic JSON mode).
+
+    Raises :class:`BadRequest` (malformed JSON, not an object, or a non-JSON ``Content-Type``) or
+    :class:`RequestValidationError` (a bad field; ``loc`` from ``"body"``)."""
     if not _is_json(content_type):
         raise validation_error("body", "must be JSON (Content-Type: application/json)")
     try:
@@ -57,6 +61,8 @@ def parse_json_body(model: type[M], content_type: str | None, raw: bytes) -> M:
         errors = exc.errors(include_url=False, include_context=False)
         if any(err["type"] == "json_invalid" for err in errors):
             raise BadRequest("Malformed JSON body", data={"body": "not valid JSON"}) from None
+        if any(err["type"] == "model_type" and not err["loc"] for err in errors):
+            raise validation_error("body", "must be a JSON object") from None
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in errors]) from None
 
 

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
-from uuid6 import uuid7
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from uuid6 import uuid7
 
 from herewith.auth.models import OrganizationRef
 from herewith.auth.room_keys import issue_room_key

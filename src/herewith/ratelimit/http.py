@@ -115,7 +115,7 @@ class RateLimitHeaders:
 def install(app: FastAPI, settings: Any) -> None:
     """Attach the limiter chosen by ``settings`` (see :func:`~herewith.ratelimit.create_limiter`) as
     ``app.state.ratelimiter``, :func:`enforce_rate_limit` as ``app.state.charge_request``, the header
-    middleware, and a shutdown hook that closes the backend. The ``/v1`` router must carry
+    middleware, and a shutdown hook that closes the backend. Every ``/v1`` router must carry
     ``Depends(get_organization)``."""
     limiter = create_limiter(settings)
     app.state.ratelimiter = limiter

@@ -19,14 +19,14 @@ import asyncio
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
 from herewith.errors import BadRequest, NotFound, validation_error
-from herewith.kit.json_body import openapi_body, register_body_schemas
+from herewith.kit.json_body import openapi_body, parse_json_body, register_body_schemas
 from herewith.rooms import theme_service as service
 from herewith.rooms.theme_images import MAX_BYTES, CheckedImage, check_image
 from herewith.rooms.theme_schemas import (
@@ -59,27 +59,9 @@ def _require_content_type(request: Request) -> str:
     return ctype
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("Malformed JSON body", data={"body": "not valid JSON"}) from None
-    if not isinstance(body, dict):
-        raise validation_error("body", "must be a JSON object")
-    return body
-
-
-def _parse(model: type[M], body: dict[str, Any]) -> M:
-    """Validate ``body`` as ``model``; a 400 naming the first bad field (dotted path) otherwise."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        fields: dict[str, str] = {}
-        for err in exc.errors():
-            path = ".".join(str(p) for p in err.get("loc", ())) or "body"
-            fields.setdefault(path, str(err.get("msg", "invalid")).removeprefix("Value error, "))
-        first = next(iter(fields.items()))
-        raise BadRequest(f"Invalid {first[0]}: {first[1]}", data=fields) from None
+async def _json_body(model: type[M], request: Request) -> M:
+    """The request's JSON body as ``model`` (the Content-Type was checked already); 400s as for every body."""
+    return parse_json_body(model, request.headers.get("content-type"), await request.body())
 
 
 async def _uploaded_image(request: Request, kind: ImageKind) -> CheckedImage:
@@ -135,7 +117,7 @@ async def set_theme_tokens(roomName: str, request: Request, session: SessionDep,
     "tokensPreset": "custom"|"default"}``, colours ``#RRGGBB``. 204; 400 naming a bad colour; 404."""
     if _require_content_type(request) != "application/json":
         raise validation_error("body", "colour tokens must be sent as application/json")
-    body = _parse(ThemeTokensRequest, await _json_object(request))
+    body = await _json_body(ThemeTokensRequest, request)
     await service.set_tokens(session, org, roomName, body, request.app.state.clock.now())
     return Response(status_code=204)
 
@@ -146,7 +128,7 @@ async def set_theme_logo(roomName: str, request: Request, session: SessionDep, o
     """Upload the room's logo (multipart ``image``, PNG or JPEG) or reset it with JSON
     ``{"theme": "default"}``. 204; 400 naming ``image``/``theme``; 404."""
     if _require_content_type(request) == "application/json":
-        _parse(LogoResetRequest, await _json_object(request))
+        await _json_body(LogoResetRequest, request)
         return await _apply_image(request, session, org, roomName, "logo", None)
     image = await _uploaded_image(request, "logo")
     return await _apply_image(request, session, org, roomName, "logo", image)
@@ -154,7 +136,7 @@ async def set_theme_logo(roomName: str, request: Request, session: SessionDep, o
 
 async def _set_background(kind: ImageKind, roomName: str, request: Request, session: Any, org: Any) -> Response:
     if _require_content_type(request) == "application/json":
-        preset = _parse(BackgroundPresetRequest, await _json_object(request))
+        preset = await _json_body(BackgroundPresetRequest, request)
         return await _apply_image(request, session, org, roomName, kind, None, preset)
     image = await _uploaded_image(request, kind)
     return await _apply_image(request, session, org, roomName, kind, image)
