@@ -32,10 +32,12 @@ class Clock:
 
 
 def format_utc(value: datetime) -> str:
-    """``2099-02-18T14:23:00.000Z``: UTC, milliseconds, ``Z``. Naive values are taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    """``2099-02-18T14:23:00.000Z``: UTC, milliseconds (truncated), ``Z``. Naive values are taken as UTC."""
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    # %-formatting of the fields: a third of isoformat() plus the suffix surgery, on the hot responses.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond // 1000)
 
 
 def parse_datetime(value: object) -> datetime:

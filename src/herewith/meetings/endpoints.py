@@ -18,10 +18,10 @@ def _urls(request: Request) -> service.RoomUrls:
     return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
 
 
-def _json(out: MeetingOut, status: int = 200) -> Response:
-    # Serialized here, once: returning the model would make FastAPI validate it again against
-    # response_model (which stays for the OpenAPI document) before serializing it.
-    return Response(out.model_dump_json(), status_code=status, media_type="application/json")
+def _json(body: bytes, status: int = 200) -> Response:
+    # Serialized by the service (service.meeting_json): returning a model would make FastAPI validate it
+    # again against response_model (which stays for the OpenAPI document) before serializing it.
+    return Response(body, status_code=status, media_type="application/json")
 
 
 # The hottest call: its body is parsed by kit.json_body (same answers as a FastAPI body parameter, less work),
@@ -32,7 +32,7 @@ async def create_meeting(request: Request) -> Response:
     org = request.state.organization
     body = parse_json_body(CreateMeetingRequest, request.headers.get("content-type"), await request.body())
     meeting = await service.create_meeting(request.app.state.meeting_store, org, body, request.app.state.clock.now())
-    return _json(service.to_out(meeting, _urls(request), body.fields or ()), 201)
+    return _json(service.meeting_json(meeting, _urls(request), body.fields or ()), 201)
 
 
 @router.get("", response_model=MeetingList)
@@ -52,7 +52,7 @@ async def get_meeting(meetingId: str, request: Request, org: OrganizationDep) ->
     """One meeting; 404 when unknown, deleted or another organization's."""
     fields = service.parse_fields(request.query_params.getlist("fields"))
     meeting = await service.get_meeting(request.app.state.meeting_store, org, meetingId)
-    return _json(service.to_out(meeting, _urls(request), fields))
+    return _json(service.meeting_json(meeting, _urls(request), fields))
 
 
 @router.delete("/{meetingId}", status_code=204)
