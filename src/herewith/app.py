@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from herewith import __version__, errors
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
-from herewith.db.sqlite_inline import run_checkpointer
+from herewith.db.sqlite_inline import InlineReader, run_checkpointer
 from herewith.db.migrate import upgrade
 from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.json_body import register_body_schemas
@@ -54,9 +54,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await upgrade(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        # The per-request lookups of the hot calls, batched per event-loop tick (auth and meetings).
-        app.state.authenticator = ApiKeyAuthenticator(engine)
-        app.state.meeting_store = MeetingStore(engine)
+        # The per-request lookups of the hot calls: batched per event-loop tick (auth and meetings), or on
+        # SQLite synchronous point reads on a connection of their own (see db/sqlite_inline.py).
+        inline = InlineReader(sqlite_path(settings.sqlalchemy_url)) if engine.dialect.name == "sqlite" else None
+        app.state.authenticator = ApiKeyAuthenticator(engine, inline=inline)
+        app.state.meeting_store = MeetingStore(engine, inline=inline)
         if engine.dialect.name == "sqlite":  # WAL checkpoints off the event loop (see db/sqlite_inline.py)
             app.state.background_tasks.append(asyncio.create_task(run_checkpointer(sqlite_path(settings.sqlalchemy_url))))
         for hook in app.state.startup_hooks:
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await asyncio.gather(*app.state.background_tasks, return_exceptions=True)
             for hook in app.state.shutdown_hooks:
                 await hook(app)
+            if inline is not None:
+                inline.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herewith.auth import repository
 from herewith.auth.models import ApiKey, Organization, OrganizationRef
+from herewith.db.sqlite_inline import InlineReadUnavailable, InlineReader
 from herewith.errors import NotFound, Unauthorized, validation_error
 from herewith.kit.crypto import generate_api_key, hash_api_key
 
@@ -70,11 +71,13 @@ class ApiKeyAuthenticator:
     arrived, so a revoked key is refused on the very next request, in every process. Requests that
     arrive together share that query: keys asked for in the same event-loop tick are looked up with one
     ``IN (...)`` query (aiodataloader's batching, no caching), which is what makes authentication cheap
-    under load.
+    under load. On SQLite, with ``inline`` (:class:`~herewith.db.sqlite_inline.InlineReader`), the key is
+    looked up synchronously instead: a point read on the loop thread costs less than any batching.
     """
 
-    def __init__(self, engine: AsyncEngine, max_batch_size: int = 200) -> None:
+    def __init__(self, engine: AsyncEngine, max_batch_size: int = 200, inline: InlineReader | None = None) -> None:
         self._engine = engine
+        self._inline = inline
         self._loader: DataLoader[str, OrganizationRef | None] = DataLoader(
             self._load_batch, cache=False, max_batch_size=max_batch_size
         )
@@ -93,7 +96,15 @@ class ApiKeyAuthenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             raise Unauthorized()
-        found = await self._loader.load(hash_api_key(token))
+        key_hash = hash_api_key(token)
+        found: OrganizationRef | None
+        if self._inline is not None:
+            try:
+                found = repository.organization_by_active_key_inline(self._inline, key_hash)
+            except InlineReadUnavailable:
+                found = await self._loader.load(key_hash)
+        else:
+            found = await self._loader.load(key_hash)
         if found is None:
             raise Unauthorized()
         return found

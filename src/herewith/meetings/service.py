@@ -17,6 +17,7 @@ from uuid6 import uuid7
 
 from herewith.auth.models import OrganizationRef
 from herewith.auth.room_keys import issue_room_key
+from herewith.db.sqlite_inline import InlineReadUnavailable, InlineReader
 from herewith.errors import HerewithError, NotFound, validation_error
 from herewith.kit.pagination import decode_cursor, encode_cursor
 from herewith.kit.time import format_utc
@@ -77,11 +78,13 @@ class MeetingStore:
     ``IN (...)`` query; aiodataloader does the collecting, without caching. Each call still returns only
     after its own row is committed or read, so a 201 is never sent for a meeting that is not durable.
     A batch that fails on a constraint (a taken human-short room name) is retried row by row so that
-    only the rows at fault fail.
+    only the rows at fault fail. On SQLite, with ``inline`` (:class:`~herewith.db.sqlite_inline.InlineReader`),
+    single-meeting reads are synchronous point reads instead of batches.
     """
 
-    def __init__(self, engine: AsyncEngine, max_batch_size: int = 200) -> None:
+    def __init__(self, engine: AsyncEngine, max_batch_size: int = 200, inline: InlineReader | None = None) -> None:
         self._engine = engine
+        self._inline = inline
         self._inserts: DataLoader[dict[str, Any], Exception | None] = DataLoader(
             self._insert_batch, cache=False, max_batch_size=max_batch_size)
         self._reads: DataLoader[tuple[str, str], Any] = DataLoader(
@@ -123,6 +126,12 @@ class MeetingStore:
 
     async def get_live(self, organization_id: str, meeting_id: str) -> MeetingRecord | None:
         """The organization's live meeting with that id (a row of the meetings table), or None."""
+        if self._inline is not None:
+            try:
+                row = repository.live_row_by_id_inline(self._inline, meeting_id)
+                return row if row is not None and row.organization_id == organization_id else None
+            except InlineReadUnavailable:
+                pass
         return await self._reads.load((organization_id, meeting_id))
 
 
