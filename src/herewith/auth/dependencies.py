@@ -33,7 +33,7 @@ async def get_organization(request: Request) -> OrganizationRef:
 
     Then, once per request, ``app.state.charge_request(request, org)`` when set: the rate limiter charges
     the request's points there and raises the contract's 429 before the endpoint runs
-    (:func:`herewith.ratelimit.http.enforce_rate_limit`). It is the dependency of every ``/v1`` router, so every
+    (:func:`herewith.ratelimit.http.rate_limit_enforcer`). It is the dependency of every ``/v1`` router, so every
     ``/v1`` call is authenticated and charged, and endpoints that ask for the organization get it from
     FastAPI's per-request cache.
     """

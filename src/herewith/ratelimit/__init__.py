@@ -11,7 +11,7 @@ Usage::
     decision = await limiter.hit("organization:org_1", cost_of("GET"), limit=1000)
 
 In the app, :func:`install` attaches the limiter and the header middleware, and
-:func:`enforce_rate_limit` runs in the authentication dependency of every ``/v1`` router.
+The hook made by :func:`herewith.ratelimit.http.rate_limit_enforcer` runs in the authentication dependency of every ``/v1`` router.
 """
 
 from .core import (

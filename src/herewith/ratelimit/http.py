@@ -1,6 +1,6 @@
 """HTTP side of the rate limit (CONTRACT.md, "Rate limiting"): the ``/v1`` dependency and the headers.
 
-- :func:`enforce_rate_limit` runs in the ``/v1`` routers' authentication dependency
+- :func:`rate_limit_enforcer` makes the hook that runs in the ``/v1`` routers' authentication dependency
   (:func:`herewith.auth.dependencies.get_organization`). After the Bearer key is resolved to an
   organization it charges the request's points (GET/HEAD 1, DELETE 2, POST/PUT/PATCH 3) to
   ``organization:<id>``. When they don't fit it raises a 429 before the endpoint runs, with
@@ -25,6 +25,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import math
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from herewith.auth.models import OrganizationRef
 from herewith.errors import HerewithError
 
-from .core import Decision, RateLimiterUnavailable, budget_for, cost_of
+from .core import METHOD_COSTS, Decision, RateLimiter, RateLimiterUnavailable, budget_for
 from .setup import create_limiter
 
 STATE_KEY = "ratelimit"
@@ -61,29 +62,39 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
 
 
 def _raw_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rate_limit_headers(decision).items()]
+    """:func:`rate_limit_headers` as ASGI header pairs, built straight as bytes (every /v1 response)."""
+    return [
+        (b"x-ratelimit-limit", b"%d" % decision.limit),
+        (b"x-ratelimit-remaining", b"%d" % decision.remaining),
+        (b"x-ratelimit-reset", _http_date(math.ceil(decision.reset)).encode("latin-1")),
+    ]
 
 
-async def enforce_rate_limit(request: Request, org: OrganizationRef) -> None:
-    """Charge this request to its organization's budget; raise the contract's 429 when it doesn't fit.
+def rate_limit_enforcer(limiter: RateLimiter | None) -> Callable[[Request, OrganizationRef], Awaitable[None]]:
+    """The ``app.state.charge_request`` hook for ``limiter`` (None: the limiter is off, nothing is charged).
 
-    Stores the :class:`Decision` in ``request.state.ratelimit`` for :class:`RateLimitHeaders`. Does nothing
-    when the limiter is off (``HEREWITH_RATELIMIT_ENABLED=false``).
+    The hook charges a request to its organization's budget and raises the contract's 429 when it doesn't
+    fit; it stores the :class:`Decision` in ``request.state.ratelimit`` for :class:`RateLimitHeaders`.
     """
-    limiter = getattr(request.app.state, "ratelimiter", None)
-    if limiter is None:
-        return
-    key = throttle_key(org.id)
-    try:
-        decision = await limiter.hit(key, cost_of(request.method), budget_for(org.plan, org.rate_limit_points))
-    except RateLimiterUnavailable:
-        raise HerewithError("Rate limiter unavailable", status=503, headers={"Retry-After": "1"}) from None
-    setattr(request.state, STATE_KEY, decision)
-    if not decision.allowed:
-        headers = rate_limit_headers(decision)
-        headers["Retry-After"] = str(decision.retry_after_seconds)
-        raise HerewithError(f"Rate limit active for throttle key: {key}", status=429,
-                            data={"msLeft": decision.retry_after_ms}, headers=headers)
+
+    async def enforce_rate_limit(request: Request, org: OrganizationRef) -> None:
+        if limiter is None:
+            return
+        key = f"organization:{org.id}"  # throttle_key(org.id), inlined on the hot path
+        try:
+            decision = await limiter.hit(key, METHOD_COSTS.get(request.method, 1),
+                                         org.rate_limit_points if org.rate_limit_points is not None
+                                         else budget_for(org.plan))
+        except RateLimiterUnavailable:
+            raise HerewithError("Rate limiter unavailable", status=503, headers={"Retry-After": "1"}) from None
+        request.scope["state"][STATE_KEY] = decision
+        if not decision.allowed:
+            # X-RateLimit-* are added by RateLimitHeaders, as on every charged response.
+            raise HerewithError(f"Rate limit active for throttle key: {key}", status=429,
+                                data={"msLeft": decision.retry_after_ms},
+                                headers={"Retry-After": str(decision.retry_after_seconds)})
+
+    return enforce_rate_limit
 
 
 class RateLimitHeaders:
@@ -97,16 +108,13 @@ class RateLimitHeaders:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})
+        state = scope.setdefault("state", {})
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                decision = scope["state"].get(STATE_KEY)
+                decision = state.get(STATE_KEY)
                 if decision is not None:
-                    headers = list(message.get("headers", []))
-                    # A 429 carries them already (set by enforce_rate_limit); don't repeat them.
-                    if not any(k.lower() == b"x-ratelimit-limit" for k, _ in headers):
-                        message = {**message, "headers": headers + _raw_headers(decision)}
+                    message["headers"] = [*message.get("headers", ()), *_raw_headers(decision)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -114,12 +122,13 @@ class RateLimitHeaders:
 
 def install(app: FastAPI, settings: Any) -> None:
     """Attach the limiter chosen by ``settings`` (see :func:`~herewith.ratelimit.create_limiter`) as
-    ``app.state.ratelimiter``, :func:`enforce_rate_limit` as ``app.state.charge_request``, the header
+    ``app.state.ratelimiter``, its :func:`rate_limit_enforcer` hook as ``app.state.charge_request``, the header
     middleware, and a shutdown hook that closes the backend. Every ``/v1`` router must carry
     ``Depends(get_organization)``."""
     limiter = create_limiter(settings)
     app.state.ratelimiter = limiter
-    app.state.charge_request = enforce_rate_limit  # called by the /v1 authentication dependency
+    # called by the /v1 authentication dependency; None when the limiter is off (nothing to charge)
+    app.state.charge_request = rate_limit_enforcer(limiter) if limiter is not None else None
     app.add_middleware(RateLimitHeaders)
 
     async def close(_: FastAPI) -> None:
