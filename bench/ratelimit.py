@@ -3,7 +3,8 @@ and on Redis, measured in one run (issue 4; target: the limiter costs 10% or les
 
 Three ``herewith serve`` processes (one per mode) share one SQLite database in a temporary data directory;
 the organization has a budget far above the load so nothing is throttled and every request pays the
-full limiter path (Redis mode: one EVALSHA per request, with the server's TIME as clock). The load comes
+full limiter path (Redis mode: requests are admitted from leases of the shared budget, with the server's
+TIME as clock; the Redis round trips each request cost are counted from Redis's own ``INFO commandstats``). The load comes
 from another process: ``wrk`` (Debian package ``wrk``) when it is on the PATH, else a multiprocess httpx
 client. Rounds visit the modes in rotating order; each figure is the median over the rounds, and the
 ratio is against the "off" median of the same run. On machines with 2+ CPUs the servers are pinned to
@@ -192,7 +193,7 @@ def run_httpx(url: str, key: str, duration: float, connections: int, processes: 
 
 
 def micro(n_memory: int = 20000, n_redis: int = 5000) -> dict:
-    """Microseconds per ``RateLimiter.hit`` without HTTP: in-process, and Redis (one EVALSHA round trip)."""
+    """Microseconds per ``RateLimiter.hit`` without HTTP: in-process, and Redis (admitted from leases)."""
     from herewith.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 
     async def go() -> dict:
@@ -239,6 +240,9 @@ def main() -> None:
     data_dir = tmp / "data"
     key = prepare(data_dir)
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    import redis
+
+    redis_client = redis.Redis.from_url(REDIS_URL)
     try:
         for mode in MODES:
             servers[mode] = start_server(mode, data_dir, tmp, server_pin)
@@ -252,9 +256,14 @@ def main() -> None:
             h = httpx.get(b + path, headers={"Authorization": f"Bearer {key}"}).headers
             assert ("x-ratelimit-limit" in h) == (mode != "off"), (mode, dict(h))
 
+        def script_calls() -> int:
+            stats = redis_client.info("commandstats")
+            return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+
         def measure(mode: str, duration: float) -> dict:
             url = servers[mode][1] + path
             pid = servers[mode][0].pid
+            calls0 = script_calls() if mode == "redis" else 0
             cpu0 = cpu_seconds(pid)
             if tool == "wrk":
                 res = run_wrk(url, key, duration, args.connections, args.threads, load_pin)
@@ -263,6 +272,8 @@ def main() -> None:
             # CPU the server spent per request: hardly disturbed by other load on the machine,
             # unlike req/s; 1 / this is the throughput of one process that has a CPU to itself.
             res["server_cpu_us_per_request"] = round((cpu_seconds(pid) - cpu0) / max(1, res["requests"]) * 1e6, 1)
+            if mode == "redis":
+                res["redis_round_trips_per_request"] = round((script_calls() - calls0) / max(1, res["requests"]), 5)
             return res
 
         for mode in MODES:  # warm-up
@@ -302,6 +313,9 @@ def main() -> None:
             "cost_percent_by_cpu": round(100 * (1 - cpu["off"] / cpu[m]), 2),
             "median_p50_ms": (statistics.median(r["p50_ms"] for r in rounds[m]) if rounds[m][0]["p50_ms"] is not None else None),
         }
+        if m == "redis":
+            summary[m]["median_redis_round_trips_per_request"] = statistics.median(
+                r["redis_round_trips_per_request"] for r in rounds[m])
     result = {
         "benchmark": "ratelimit",
         "what": "GET /v1/meetings/{id}, one server process per mode, limiter off / in-process / Redis",

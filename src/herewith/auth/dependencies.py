@@ -31,7 +31,8 @@ async def get_organization(request: Request) -> OrganizationRef:
     """The organization of the request's API key; sets ``request.state.organization``. 401 otherwise
     (see :class:`~herewith.auth.service.ApiKeyAuthenticator`).
 
-    Then, once per request, ``app.state.charge_request(request, org)`` when set: the rate limiter charges
+    Then, once per request, ``app.state.charge_request(request, org)`` when set (awaited when it returns an
+    awaitable): the rate limiter charges
     the request's points there and raises the contract's 429 before the endpoint runs
     (:func:`herewith.ratelimit.http.rate_limit_enforcer`). It is the dependency of every ``/v1`` router, so every
     ``/v1`` call is authenticated and charged, and endpoints that ask for the organization get it from
@@ -43,7 +44,9 @@ async def get_organization(request: Request) -> OrganizationRef:
         request.state.organization = org
         charge = getattr(request.app.state, "charge_request", None)
         if charge is not None:
-            await charge(request, org)
+            pending = charge(request, org)  # decided at once, or an awaitable (the limiter needs Redis)
+            if pending is not None:
+                await pending
     return org
 
 

@@ -107,6 +107,11 @@ class Backend(Protocol):
         """Atomically apply the sliding-log rule to ``key``; ``now_us`` None means "use your own clock"."""
         ...
 
+    def try_hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision | None:
+        """The same, when it can be decided without waiting for I/O (in memory, or from a Redis lease);
+        None otherwise (then :meth:`hit` is called)."""
+        ...
+
     async def reset(self, key: str) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -131,6 +136,26 @@ class RateLimiter:
         self.clock = clock
         self.fail_open = fail_open
 
+    def try_hit(self, key: str, cost: int, limit: int) -> Decision | None:
+        """:meth:`hit` without awaiting, when the backend can decide at once (the in-process backend always,
+        Redis from a lease); None when only :meth:`hit` can. Most requests are charged this way, which
+        spares them the coroutine layers of :meth:`hit`."""
+        raw = self.backend.try_hit(key, cost, limit, self.window_us,
+                                   round(self.clock() * US) if self.clock is not None else None)
+        if raw is None:
+            return None
+        return self._decision(raw, cost, limit)
+
+    def _decision(self, raw: RawDecision, cost: int, limit: int) -> Decision:
+        return Decision(
+            allowed=raw.allowed,
+            limit=limit,
+            remaining=max(0, limit - raw.used),
+            reset=raw.reset_us / US,
+            retry_after_ms=0 if raw.allowed else max(1, -(-raw.wait_us // 1000)),
+            cost=cost,
+        )
+
     async def hit(self, key: str, cost: int, limit: int) -> Decision:
         """Charge ``cost`` points to ``key`` if they fit in ``limit`` over the window; see :class:`Decision`.
 
@@ -144,14 +169,7 @@ class RateLimiter:
                 raise RateLimiterUnavailable(str(exc)) from exc
             now = self.clock() if self.clock is not None else time.time()
             return Decision(True, limit, limit, now, 0, cost, degraded=True)
-        return Decision(
-            allowed=raw.allowed,
-            limit=limit,
-            remaining=max(0, limit - raw.used),
-            reset=raw.reset_us / US,
-            retry_after_ms=0 if raw.allowed else max(1, -(-raw.wait_us // 1000)),
-            cost=cost,
-        )
+        return self._decision(raw, cost, limit)
 
     async def reset(self, key: str) -> None:
         """Forget everything logged for ``key``."""

@@ -70,29 +70,40 @@ def _raw_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def rate_limit_enforcer(limiter: RateLimiter | None) -> Callable[[Request, OrganizationRef], Awaitable[None]]:
-    """The ``app.state.charge_request`` hook for ``limiter`` (None: the limiter is off, nothing is charged).
+def rate_limit_enforcer(limiter: RateLimiter) -> Callable[[Request, OrganizationRef], Awaitable[None] | None]:
+    """The ``app.state.charge_request`` hook for ``limiter``.
 
-    The hook charges a request to its organization's budget and raises the contract's 429 when it doesn't
-    fit; it stores the :class:`Decision` in ``request.state.ratelimit`` for :class:`RateLimitHeaders`.
+    ``hook(request, org)`` charges the request to its organization's budget, stores the :class:`Decision`
+    in ``request.state.ratelimit`` for :class:`RateLimitHeaders`, and raises the contract's 429 when the
+    points don't fit (503 when the limiter is unavailable and fails closed). It decides synchronously and
+    returns None when the limiter can (:meth:`RateLimiter.try_hit`: always in process, from a lease on
+    Redis); otherwise it returns an awaitable that does the same.
     """
 
-    async def enforce_rate_limit(request: Request, org: OrganizationRef) -> None:
-        if limiter is None:
-            return
-        key = f"organization:{org.id}"  # throttle_key(org.id), inlined on the hot path
-        try:
-            decision = await limiter.hit(key, METHOD_COSTS.get(request.method, 1),
-                                         org.rate_limit_points if org.rate_limit_points is not None
-                                         else budget_for(org.plan))
-        except RateLimiterUnavailable:
-            raise HerewithError("Rate limiter unavailable", status=503, headers={"Retry-After": "1"}) from None
+    def apply(request: Request, key: str, decision: Decision) -> None:
         request.scope["state"][STATE_KEY] = decision
         if not decision.allowed:
             # X-RateLimit-* are added by RateLimitHeaders, as on every charged response.
             raise HerewithError(f"Rate limit active for throttle key: {key}", status=429,
                                 data={"msLeft": decision.retry_after_ms},
                                 headers={"Retry-After": str(decision.retry_after_seconds)})
+
+    async def charge_async(request: Request, key: str, cost: int, budget: int) -> None:
+        try:
+            decision = await limiter.hit(key, cost, budget)
+        except RateLimiterUnavailable:
+            raise HerewithError("Rate limiter unavailable", status=503, headers={"Retry-After": "1"}) from None
+        apply(request, key, decision)
+
+    def enforce_rate_limit(request: Request, org: OrganizationRef) -> Awaitable[None] | None:
+        key = f"organization:{org.id}"  # throttle_key(org.id), inlined on the hot path
+        cost = METHOD_COSTS.get(request.method, 1)
+        budget = org.rate_limit_points if org.rate_limit_points is not None else budget_for(org.plan)
+        decision = limiter.try_hit(key, cost, budget)
+        if decision is None:
+            return charge_async(request, key, cost, budget)
+        apply(request, key, decision)
+        return None
 
     return enforce_rate_limit
 

@@ -3,8 +3,8 @@
 Each :meth:`MemoryBackend.hit` runs without awaiting, so it is atomic with respect to other asyncio
 tasks of the same event loop; a ``threading.Lock`` also makes it safe from worker threads. The budget is
 per process: several server processes need :class:`~herewith.ratelimit.redis_backend.RedisBackend`.
-Memory is bounded by the budget: at most ``limit / min cost`` entries per active key, and keys whose
-newest entry has left the window are swept from time to time.
+Memory is bounded: at most ``limit / min cost`` entries per active key, and with the process clock at
+most one per millisecond; keys whose newest entry has left the window are swept from time to time.
 """
 
 from __future__ import annotations
@@ -19,10 +19,14 @@ _SWEEP_EVERY = 4096
 
 
 class _Log:
-    __slots__ = ("entries", "used")
+    # Two deques of plain ints rather than one of (t, cost) tuples: a busy key keeps a minute of entries,
+    # and ints are invisible to the garbage collector, tuples are not (measured: with tuples, 3,000
+    # requests/s kept 180,000 tracked objects alive and the limiter cost 19 % instead of 5 %).
+    __slots__ = ("times", "costs", "used")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[int, int]] = deque()  # (t_us, cost), oldest first
+        self.times: deque[int] = deque()  # t_us, oldest first, each time once
+        self.costs: deque[int] = deque()  # points admitted at that time
         self.used = 0
 
 
@@ -37,9 +41,15 @@ class MemoryBackend:
     async def hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
         return self.hit_sync(key, cost, limit, window_us, now_us)
 
+    def try_hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
+        return self.hit_sync(key, cost, limit, window_us, now_us)
+
     def hit_sync(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
         if now_us is None:
-            now_us = time.time_ns() // 1000
+            # The process clock, rounded up to the millisecond: requests of one millisecond share an entry
+            # (at most 1,000 a second per key), each counted until a little after it left the window,
+            # never before.
+            now_us = -(-time.time_ns() // 1_000_000) * 1000
         with self._lock:
             self._calls += 1
             if self._calls % _SWEEP_EVERY == 0:
@@ -47,22 +57,27 @@ class MemoryBackend:
             log = self._logs.get(key)
             if log is None:
                 log = self._logs[key] = _Log()
-            entries = log.entries
+            times, costs = log.times, log.costs
             cutoff = now_us - window_us  # entries at t <= cutoff no longer count
-            while entries and entries[0][0] <= cutoff:
-                log.used -= entries.popleft()[1]
+            while times and times[0] <= cutoff:
+                times.popleft()
+                log.used -= costs.popleft()
             if log.used + cost <= limit:
-                entries.append((now_us, cost))
+                if times and times[-1] == now_us:
+                    costs[-1] += cost
+                else:
+                    times.append(now_us)
+                    costs.append(cost)
                 log.used += cost
                 return RawDecision(True, log.used, now_us, now_us + window_us, 0)
-            reset_us = (entries[-1][0] + window_us) if entries else now_us
+            reset_us = (times[-1] + window_us) if times else now_us
             if cost > limit:
                 wait_us = window_us
             else:
                 need = log.used + cost - limit
                 freed = 0
                 wait_us = window_us
-                for t, c in entries:
+                for t, c in zip(times, costs):
                     freed += c
                     if freed >= need:
                         wait_us = t + window_us - now_us
@@ -71,7 +86,7 @@ class MemoryBackend:
 
     def _sweep(self, now_us: int, window_us: int) -> None:
         cutoff = now_us - window_us
-        for key in [k for k, v in self._logs.items() if not v.entries or v.entries[-1][0] <= cutoff]:
+        for key in [k for k, v in self._logs.items() if not v.times or v.times[-1] <= cutoff]:
             del self._logs[key]
 
     async def reset(self, key: str) -> None:

@@ -171,7 +171,7 @@ class _Lease:
     """Points of one key reserved for this process, and what it admitted from them."""
 
     __slots__ = ("id", "limit", "window_us", "start_us", "end_us", "granted", "left", "base_used",
-                 "admitted", "leaving", "next_leaving", "clock_base_us", "timer")
+                 "admitted_t", "admitted_c", "leaving", "next_leaving", "clock_base_us", "timer")
 
     def __init__(self, lease_id: str, limit: int, window_us: int, start_us: int, end_us: int, granted: int,
                  used_before: int, leaving: list[tuple[int, int]], clock_base_us: int | None) -> None:
@@ -183,7 +183,9 @@ class _Lease:
         self.granted = granted
         self.left = granted
         self.base_used = used_before  # points in the window at start_us, this reservation not counted
-        self.admitted: list[list[int]] = []  # [t_us, points], oldest first, one per distinct time
+        # times and points admitted, oldest first, one per distinct time (plain ints: nothing for the GC)
+        self.admitted_t: list[int] = []
+        self.admitted_c: list[int] = []
         self.leaving = leaving  # (score, cost) of entries that leave the window during the lease, oldest first
         self.next_leaving = 0
         self.clock_base_us = clock_base_us  # Redis time minus monotonic time (production clock only)
@@ -250,18 +252,24 @@ class RedisBackend:
         if lease.left < cost or t > lease.end_us or t < lease.start_us:
             return None
         lease.left -= cost
-        if lease.admitted and lease.admitted[-1][0] == t:
-            lease.admitted[-1][1] += cost
+        if lease.admitted_t and lease.admitted_t[-1] == t:
+            lease.admitted_c[-1] += cost
         else:
-            lease.admitted.append([t, cost])
+            lease.admitted_t.append(t)
+            lease.admitted_c.append(cost)
         return RawDecision(True, lease.used_at(t), t, t + lease.window_us, 0)
 
-    async def hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
+    def try_hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision | None:
+        """Admit from this key's lease, or None when that takes Redis (no lease, or it ran out)."""
         lease = self._leases.get(key)
         if lease is not None and lease.limit == limit and lease.window_us == window_us:
-            decision = self._admit(lease, cost, now_us)
-            if decision is not None:
-                return decision
+            return self._admit(lease, cost, now_us)
+        return None
+
+    async def hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
+        decision = self.try_hit(key, cost, limit, window_us, now_us)
+        if decision is not None:
+            return decision
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
@@ -286,7 +294,7 @@ class RedisBackend:
         if old is not None:
             old.close()  # what it admitted is settled now: nothing more may come from it
             args += [old.id, old.granted]
-            for t, c in old.admitted:
+            for t, c in zip(old.admitted_t, old.admitted_c):
                 args += [t, c]
         else:
             args += ["", 0]
@@ -339,11 +347,11 @@ class RedisBackend:
             if self._leases.get(key) is not lease:
                 return
             # An injected clock's time is the newest this lease saw; the production clock is Redis's TIME.
-            now: object = "" if lease.clock_base_us is not None else max(lease.start_us, *(t for t, _ in lease.admitted))
+            now: object = "" if lease.clock_base_us is not None else max(lease.start_us, *lease.admitted_t)
             lease.close()
             args: list[object] = [now, lease.window_us, lease.limit, 0, 0,
                                   lease_us_for(lease.window_us), "", lease.id, lease.granted]
-            for t, c in lease.admitted:
+            for t, c in zip(lease.admitted_t, lease.admitted_c):
                 args += [t, c]
             try:
                 self.script_calls += 1
