@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from herewith import __version__, errors
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
+from herewith.db.engine import create_engine, create_hot_engine, create_sessionmaker, sqlite_path
 from herewith.db.sqlite_inline import InlineReader, run_checkpointer
 from herewith.db.migrate import upgrade
 from herewith.kit.asgi import BodySizeLimit
@@ -57,8 +57,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # The per-request lookups of the hot calls: batched per event-loop tick (auth and meetings), or on
         # SQLite synchronous point reads on a connection of their own (see db/sqlite_inline.py).
         inline = InlineReader(sqlite_path(settings.sqlalchemy_url)) if engine.dialect.name == "sqlite" else None
-        app.state.authenticator = ApiKeyAuthenticator(engine, inline=inline)
-        app.state.meeting_store = MeetingStore(engine, inline=inline)
+        hot_engine = create_hot_engine(settings, engine)
+        app.state.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
+        app.state.meeting_store = MeetingStore(hot_engine, inline=inline)
         if engine.dialect.name == "sqlite":  # WAL checkpoints off the event loop (see db/sqlite_inline.py)
             app.state.background_tasks.append(asyncio.create_task(run_checkpointer(sqlite_path(settings.sqlalchemy_url))))
         for hook in app.state.startup_hooks:
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await hook(app)
             if inline is not None:
                 inline.close()
+            if hot_engine is not engine:
+                await hot_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(

@@ -127,6 +127,7 @@ class ProcessServer:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    cpus: str | None = None  # run pinned to these CPUs (taskset list, e.g. "0"); benchmarks use it
 
     def __post_init__(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -139,8 +140,9 @@ class ProcessServer:
         env = {**os.environ, **self.env, "HEREWITH_PORT": str(self.port), "HEREWITH_HOST": "127.0.0.1"}
         env.pop("HEREWITH_PUBLIC_URL", None)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "herewith", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*pin, sys.executable, "-m", "herewith", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
         wait_healthy(self.base_url, timeout, self.proc)
         return self

@@ -39,6 +39,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+def create_hot_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """The engine of the per-request lookups and meeting inserts (auth, MeetingStore): on SQLite ``engine``
+    itself; on PostgreSQL a second pool in autocommit mode.
+
+    Why on PostgreSQL: each of those batches is one statement (a SELECT, or one atomic ``executemany``,
+    asyncpg >= 0.22), and in a transaction SQLAlchemy adds a BEGIN and a COMMIT or ROLLBACK, each a
+    round trip of its own: 4 per batch with the pre-ping, 2 in autocommit. Pre-ping stays, so a
+    connection PostgreSQL dropped (a restart) is replaced before a request uses it.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", pool_size=10,
+                               max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None)
+
+
 def sqlite_path(url: str) -> str:
     """The file of a ``sqlite+aiosqlite:///<path>`` URL."""
     return make_url(url).database or ""
