@@ -81,6 +81,7 @@ def start_server(mode: str, data_dir: Path, log_dir: Path, pin: str | None) -> t
         "HEREWITH_PORT": str(port),
         "HEREWITH_LOG_LEVEL": "warning",
         "HEREWITH_BACKGROUND_TASKS": "false",
+        "HEREWITH_JANUS": "off",  # no SFU process beside the servers being measured
         "HEREWITH_RATELIMIT_PREFIX": f"bench:rl:{uuid.uuid4().hex}:",
         **MODES[mode],
     })
