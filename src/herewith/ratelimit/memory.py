@@ -19,9 +19,10 @@ _SWEEP_EVERY = 4096
 
 
 class _Log:
-    # Two deques of plain ints rather than one of (t, cost) tuples: a busy key keeps a minute of entries,
-    # and ints are invisible to the garbage collector, tuples are not (measured: with tuples, 3,000
-    # requests/s kept 180,000 tracked objects alive and the limiter cost 19 % instead of 5 %).
+    # Two deques of plain ints rather than one of (t, cost) tuples: a busy key keeps a minute of entries
+    # (180,000 at 3,000 requests/s, before entries were per millisecond), and ints are invisible to the
+    # garbage collector, tuples are not. bench/ratelimit.py, two runs in a row: +19 % of server CPU per
+    # request with tuples, +9 % with ints.
     __slots__ = ("times", "costs", "used")
 
     def __init__(self) -> None:

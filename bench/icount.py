@@ -1,0 +1,165 @@
+"""Instructions per request in a real ``herewith serve`` process, counted by valgrind (callgrind).
+
+The shared 2-core test machine swings by ±15 % between identical timed runs, so a 5 % change cannot be
+seen in req/s. Instruction counts do not depend on what else the machine does: the same code and inputs
+give the same count (to a fraction of a percent). They do not see cache misses or kernel time, so they
+complement the timed benchmarks (``bench/api.py``, ``bench/ratelimit.py``) rather than replace them.
+
+The server runs under ``valgrind --tool=callgrind --instr-atstart=no`` (SQLite in a temporary data
+directory, no SFU); for each scenario a client sends a warm-up, instrumentation is switched on with
+``callgrind_control``, the client sends exactly ``--requests`` requests over 32 keep-alive connections and
+reads every response (so no request is cut off, unlike a timed load whose end disconnects the requests in
+flight), then instrumentation is switched off and the counters are dumped. The organization's budget is
+far above the load.
+
+Usage::
+
+    .venv/bin/python bench/icount.py                          # healthz, POST, GET; limiter off
+    .venv/bin/python bench/icount.py --ratelimit memory,redis # GET with each limiter as well
+
+Writes ``bench/results/icount.json``. Needs valgrind (Debian package ``valgrind``); Redis on 127.0.0.1:6379
+for ``--ratelimit redis``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.support.servers import create_org_key, free_port, run_sync, wait_healthy  # noqa: E402
+from herewith.config import Settings  # noqa: E402
+
+REDIS_URL = os.environ.get("HEREWITH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+BODY = b'{"endDate": "2099-02-18T14:23:00.000Z", "fields": ["hostRoomUrl"]}'
+LIMITERS = {
+    "off": {"HEREWITH_RATELIMIT_ENABLED": "false"},
+    "memory": {"HEREWITH_RATELIMIT_ENABLED": "true", "HEREWITH_RATELIMIT_BACKEND": "memory"},
+    "redis": {"HEREWITH_RATELIMIT_ENABLED": "true", "HEREWITH_RATELIMIT_BACKEND": "redis",
+              "HEREWITH_REDIS_URL": REDIS_URL},
+}
+
+
+async def _send(port: int, request: bytes, total: int, connections: int = 32) -> None:
+    """``total`` requests over ``connections`` keep-alive connections, each response read in full."""
+
+    async def one(n: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(n):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 2"):
+                raise RuntimeError(f"unexpected answer: {head[:60]!r}")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            if length:
+                await reader.readexactly(int(length.group(1)))
+        writer.close()
+
+    await asyncio.gather(*(one(total // connections) for _ in range(connections)))
+
+
+def _request(method: str, path: str, key: str | None, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if key:
+        head += f"Authorization: Bearer {key}\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def count(limiter: str, scenarios: list[str], requests: int) -> dict[str, float]:
+    """Instructions per request for each scenario, on one server with ``limiter``."""
+    tmp = Path(tempfile.mkdtemp(prefix="herewith-icount-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEREWITH_")}
+    port = free_port()
+    env.update({"HEREWITH_DATA_DIR": str(tmp / "data"), "HEREWITH_HOST": "127.0.0.1", "HEREWITH_PORT": str(port),
+                "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false", "HEREWITH_JANUS": "off",
+                "HEREWITH_RATELIMIT_PREFIX": f"bench:icount:{os.getpid()}:", **LIMITERS[limiter]})
+    out = tmp / "callgrind.out"
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+                             sys.executable, "-m", "herewith", "serve"],
+                            env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, 300, proc)
+        org = run_sync(create_org_key(Settings(data_dir=tmp / "data")))
+        with sqlite3.connect(tmp / "data" / "herewith.db") as db:
+            db.execute("UPDATE organizations SET rate_limit_points = 1000000000")
+        meeting = httpx.post(url + "/v1/meetings", headers=org.headers, json={"endDate": "2099-01-01T00:00:00Z"},
+                             timeout=60).json()["meetingId"]
+        wanted = {"healthz": _request("GET", "/healthz", None),
+                  "post": _request("POST", "/v1/meetings", org.api_key, BODY),
+                  "get": _request("GET", f"/v1/meetings/{meeting}", org.api_key)}
+        result = {}
+        for name in scenarios:
+            asyncio.run(_send(port, wanted[name], 64))  # warm-up
+            control = ["callgrind_control"]
+            subprocess.run([*control, "-z", str(proc.pid)], capture_output=True, check=True)
+            subprocess.run([*control, "-i", "on", str(proc.pid)], capture_output=True, check=True)
+            asyncio.run(_send(port, wanted[name], requests))
+            subprocess.run([*control, "-i", "off", str(proc.pid)], capture_output=True, check=True)
+            subprocess.run([*control, "-d", name, str(proc.pid)], capture_output=True, check=True)
+            time.sleep(0.5)
+            dump = max(glob.glob(f"{out}.*"), key=os.path.getmtime)
+            total = int(re.search(r"^totals: (\d+)", Path(dump).read_text(), re.M).group(1))
+            result[name] = round(total / (requests // 32 * 32))
+            print(f"limiter {limiter:6} {name:8} {result[name] / 1000:8.1f}k instructions/request", flush=True)
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=640)
+    ap.add_argument("--ratelimit", default="", help="also count GET with these limiters: memory,redis")
+    args = ap.parse_args()
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind is needed: apt-get install valgrind")
+    runs = {"off": count("off", ["healthz", "post", "get"], args.requests)}
+    for limiter in [x for x in args.ratelimit.split(",") if x]:
+        runs[limiter] = count(limiter, ["get"], args.requests)
+    off = runs["off"]
+    summary = {
+        "post_vs_healthz": round(off["post"] / off["healthz"], 3),
+        "get_vs_healthz": round(off["get"] / off["healthz"], 3),
+        **{f"get_with_{m}_limiter_vs_off": round(r["get"] / off["get"], 3) for m, r in runs.items() if m != "off"},
+    }
+    results = {
+        "benchmark": "icount",
+        "what": "instructions per request in the server process (callgrind), SQLite, 32 keep-alive connections",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "requests": args.requests,
+        "instructions_per_request": runs,
+        "ratios": summary,
+    }
+    out = ROOT / "bench" / "results" / "icount.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(summary))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
