@@ -2,7 +2,10 @@
 
 GET/HEAD cost 1 point, DELETE 2, POST/PUT/PATCH 3; the budget per 60 s is the organization's plan
 (build 100, grow 1000) or its custom ``rate_limit_points``. The window slides exactly (see
-:mod:`herewith.ratelimit.core`). Storage is in-process by default, Redis when ``HEREWITH_REDIS_URL`` is set.
+:mod:`herewith.ratelimit.core`). Storage is in-process by default, Redis when ``HEREWITH_REDIS_URL`` is set;
+with Redis each process admits requests from leases on the shared budget, so most requests cost no round
+trip and no window ever admits more than the budget across processes (see
+:mod:`herewith.ratelimit.redis_backend`).
 
 Usage::
 
@@ -10,8 +13,9 @@ Usage::
     limiter = RateLimiter(MemoryBackend())
     decision = await limiter.hit("organization:org_1", cost_of("GET"), limit=1000)
 
-In the app, :func:`install` attaches the limiter and the header middleware, and
-The hook made by :func:`herewith.ratelimit.http.rate_limit_enforcer` runs in the authentication dependency of every ``/v1`` router.
+In the app, :func:`herewith.ratelimit.http.install` attaches the limiter and the header middleware, and the
+hook made by :func:`herewith.ratelimit.http.rate_limit_enforcer` runs in the authentication dependency of
+every ``/v1`` router.
 """
 
 from .core import (
