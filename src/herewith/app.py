@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from herewith import __version__, errors
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_hot_engine, create_sessionmaker, sqlite_path
+from herewith.db.engine import create_engine, create_hot_engine, create_sessionmaker, sqlite_path, writer_lock
 from herewith.db.sqlite_inline import InlineReader, run_checkpointer
 from herewith.db.migrate import upgrade
 from herewith.kit.asgi import BodySizeLimit
@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
         app.state.meeting_store = MeetingStore(hot_engine, inline=inline)
         if engine.dialect.name == "sqlite":  # WAL checkpoints off the event loop (see db/sqlite_inline.py)
-            app.state.background_tasks.append(asyncio.create_task(run_checkpointer(sqlite_path(settings.sqlalchemy_url))))
+            app.state.background_tasks.append(asyncio.create_task(
+                run_checkpointer(sqlite_path(settings.sqlalchemy_url), writer=writer_lock(engine))))
         for hook in app.state.startup_hooks:
             await hook(app)
         log.info("started", database=engine.dialect.name, public_url=settings.public_url)

@@ -23,7 +23,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = sqlite_path(url)
         writer = WriterLock()
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             async_creator=lambda: sqlite_inline.connect(path, writer),
             # Every session ends its transaction itself (commit, or the rollback in close()), so the
@@ -36,6 +36,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_use_lifo=True,
             max_overflow=24,
         )
+        engine.sync_engine.herewith_writer_lock = writer  # type: ignore[attr-defined]  # see writer_lock()
+        return engine
     return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
@@ -52,6 +54,11 @@ def create_hot_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
         return engine
     return create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", pool_size=10,
                                max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None)
+
+
+def writer_lock(engine: AsyncEngine) -> WriterLock | None:
+    """The SQLite engine's :class:`~herewith.db.sqlite_inline.WriterLock` (None on PostgreSQL)."""
+    return getattr(engine.sync_engine, "herewith_writer_lock", None)
 
 
 def sqlite_path(url: str) -> str:

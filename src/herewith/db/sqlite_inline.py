@@ -55,6 +55,8 @@ _RETRYABLE_BUSY = (SQLITE_BUSY, SQLITE_BUSY_RECOVERY)
 # Statements that never take SQLite's write lock; every other one (INSERT, UPDATE, DELETE, BEGIN,
 # SAVEPOINT, CREATE, WITH ..., ...) first takes the process's WriterLock.
 _READ_ONLY_VERBS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
+# Bytes the WAL file is truncated to when SQLite starts it over (it is reused, not shrunk, otherwise).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class WriterLock:
@@ -260,7 +262,7 @@ def open_connection(path: Path | str, writer: WriterLock, *, busy_timeout_s: flo
     """
     conn = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0",
-                   "busy_timeout=0"):
+                   f"journal_size_limit={JOURNAL_SIZE_LIMIT}", "busy_timeout=0"):
         conn.execute(f"PRAGMA {pragma}").fetchall()
     return InlineConnection(conn, writer, busy_timeout_s)
 
@@ -321,12 +323,28 @@ def checkpoint(path: Path | str) -> tuple[int, int, int]:
         conn.close()
 
 
-async def run_checkpointer(path: Path | str, interval_s: float = 1.0) -> None:
+async def run_checkpointer(path: Path | str, interval_s: float = 1.0, writer: WriterLock | None = None,
+                           restart_frames: int = 1024) -> None:
     """Copy the WAL back into the database every ``interval_s`` seconds, from a worker thread, until
-    cancelled. Stands in for SQLite's automatic checkpoint, which would fsync on the event loop."""
+    cancelled. Stands in for SQLite's automatic checkpoint, which would fsync on the event loop.
+
+    SQLite starts the WAL over from its beginning only when a writer finds every frame copied back. Under a
+    steady stream of writes that never happens by itself: each checkpoint copies what was there when it
+    began while new frames are appended, and the WAL grew by about 19 MB a second under ``wrk`` POSTs
+    (measured: 520 MB after 30 s). So when the WAL holds more than ``restart_frames`` frames, a second
+    checkpoint runs holding ``writer`` (this process's writers wait on the loop meanwhile, for the few
+    milliseconds it takes to copy what was appended during the first); with every frame copied back, the
+    next write starts the WAL over, and ``journal_size_limit`` trims the file.
+    """
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(checkpoint, path)
+            _, frames, _ = await asyncio.to_thread(checkpoint, path)
+            if writer is not None and frames > restart_frames:
+                await writer.acquire()
+                try:
+                    await asyncio.to_thread(checkpoint, path)
+                finally:
+                    writer.release()
         except sqlite3.Error as exc:
             log.warning("wal checkpoint failed", error=str(exc))
