@@ -56,13 +56,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.sessionmaker = create_sessionmaker(engine)
         # The per-request lookups of the hot calls: batched per event-loop tick (auth and meetings), or on
         # SQLite synchronous point reads on a connection of their own (see db/sqlite_inline.py).
-        inline = InlineReader(sqlite_path(settings.sqlalchemy_url)) if engine.dialect.name == "sqlite" else None
+        inline = None
+        if engine.dialect.name == "sqlite":
+            path = sqlite_path(settings.sqlalchemy_url)
+            inline = InlineReader(path)
+            # WAL checkpoints off the event loop (see db/sqlite_inline.py)
+            app.state.background_tasks.append(asyncio.create_task(run_checkpointer(path, writer=writer_lock(engine))))
         hot_engine = create_hot_engine(settings, engine)
         app.state.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
         app.state.meeting_store = MeetingStore(hot_engine, inline=inline)
-        if engine.dialect.name == "sqlite":  # WAL checkpoints off the event loop (see db/sqlite_inline.py)
-            app.state.background_tasks.append(asyncio.create_task(
-                run_checkpointer(sqlite_path(settings.sqlalchemy_url), writer=writer_lock(engine))))
         for hook in app.state.startup_hooks:
             await hook(app)
         log.info("started", database=engine.dialect.name, public_url=settings.public_url)

@@ -8,7 +8,6 @@ privileges end per the contract's lifecycle). It is verified by signature, so no
 from __future__ import annotations
 
 import base64
-import functools
 import hmac
 import json
 from dataclasses import dataclass
@@ -35,11 +34,6 @@ class InvalidRoomKey(Exception):
 _HEADER_B64 = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 
 
-@functools.lru_cache(maxsize=16)
-def _key_bytes(secret: str) -> bytes:
-    return secret.encode()
-
-
 def issue_room_key(secret: str, room_name: str, role: str, end_date: datetime) -> str:
     """Sign a room key for ``role`` in ``room_name`` valid until ``end_date`` + 1 hour (a JWT, HS256,
     RFC 7519 compact serialization). Raises ``ValueError`` for a role not in :data:`ROLES`.
@@ -54,7 +48,7 @@ def issue_room_key(secret: str, room_name: str, role: str, end_date: datetime) -
     exp = int((end_date + HOST_PRIVILEGE_SLACK).timestamp())
     claims = json.dumps({"rn": room_name.lstrip("/"), "role": role, "exp": exp}, separators=(",", ":"))
     signing_input = _HEADER_B64 + b"." + base64.urlsafe_b64encode(claims.encode()).rstrip(b"=")
-    signature = base64.urlsafe_b64encode(hmac.digest(_key_bytes(secret), signing_input, "sha256")).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(hmac.digest(secret.encode(), signing_input, "sha256")).rstrip(b"=")
     return (signing_input + b"." + signature).decode("ascii")
 
 

@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import Select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 log = structlog.get_logger(__name__)
 
@@ -276,6 +278,20 @@ class InlineReadUnavailable(Exception):
     """An :class:`InlineReader` read could not run at once (SQLite busy or locked); use the async path."""
 
 
+class InlineQuery:
+    """A SELECT compiled once to SQLite's SQL text, with its parameter order and the result processors a
+    SQLAlchemy ``Result`` would apply (dates come back as aware datetimes, as from the engine)."""
+
+    def __init__(self, stmt: Select[Any]) -> None:
+        dialect = sqlite_dialect()
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.param_names = tuple(compiled.positiontup or ())
+        self.processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                                for c in stmt.selected_columns)
+        self.converts = any(p is not None for p in self.processors)
+
+
 class InlineReader:
     """Synchronous point reads for the hottest lookups (API key -> organization, meeting by id), on a
     :mod:`sqlite3` connection of its own, called on the event loop thread with no await at all.
@@ -306,6 +322,15 @@ class InlineReader:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise InlineReadUnavailable(str(exc)) from exc
+
+    def rows(self, query: InlineQuery, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of ``query`` with its named ``params``, values converted as the engine would. Raises
+        :class:`InlineReadUnavailable`."""
+        raw = self.all(query.sql, [params[name] for name in query.param_names])
+        if not query.converts:
+            return raw
+        procs = query.processors
+        return [tuple([v if p is None else p(v) for v, p in zip(row, procs)]) for row in raw]
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, insert, select
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from herewith.db.sqlite_inline import InlineReader
+from herewith.db.sqlite_inline import InlineQuery, InlineReader
 from herewith.meetings.models import Meeting
 
 _meetings = Meeting.__table__
@@ -56,24 +55,6 @@ async def insert_meetings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
     await conn.exec_driver_sql(prepared.sql, prepared.params(rows))
 
 
-class _InlineLiveById:
-    """The live meeting by id as SQLite text and result processors, for the inline reader: the columns a
-    response needs (:class:`herewith.meetings.service.MeetingRecord`) and ``organization_id``."""
-
-    def __init__(self) -> None:
-        dialect = sqlite.dialect()
-        cols = [_meetings.c[k] for k in ("id", "organization_id", "room_name", "template_type", "start_date", "end_date")]
-        stmt = select(*cols).where(_meetings.c.id == bindparam("id"), _meetings.c.deleted_at.is_(None))
-        self.sql = str(stmt.compile(dialect=dialect))
-        self.processors = [c.type._cached_result_processor(dialect, None) for c in cols]  # as a Result would
-
-    def __call__(self, reader: InlineReader, meeting_id: str) -> InlineMeetingRow | None:
-        rows = reader.all(self.sql, (meeting_id,))
-        if not rows:
-            return None
-        return InlineMeetingRow(*(v if p is None else p(v) for v, p in zip(rows[0], self.processors)))
-
-
 class InlineMeetingRow(NamedTuple):
     id: str
     organization_id: str
@@ -83,13 +64,19 @@ class InlineMeetingRow(NamedTuple):
     end_date: datetime
 
 
-_inline_live_by_id = _InlineLiveById()
+# The live meeting by id for SQLite's synchronous point read: the columns a response needs
+# (herewith.meetings.service.MeetingRecord) and the owner.
+_LIVE_BY_ID_INLINE = InlineQuery(
+    select(*(_meetings.c[k] for k in InlineMeetingRow._fields))
+    .where(_meetings.c.id == bindparam("id"), _meetings.c.deleted_at.is_(None))
+)
 
 
 def live_row_by_id_inline(reader: InlineReader, meeting_id: str) -> InlineMeetingRow | None:
     """The live (not deleted) meeting with that id, read synchronously on SQLite, or None. Raises
     :class:`~herewith.db.sqlite_inline.InlineReadUnavailable` when SQLite is busy."""
-    return _inline_live_by_id(reader, meeting_id)
+    rows = reader.rows(_LIVE_BY_ID_INLINE, {"id": meeting_id})
+    return InlineMeetingRow(*rows[0]) if rows else None
 
 
 async def live_rows_by_ids(conn: AsyncConnection, meeting_ids: Iterable[str]) -> dict[str, Row[Any]]:

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from herewith.auth.models import OrganizationRef
 from herewith.errors import HerewithError
 
-from .core import METHOD_COSTS, Decision, RateLimiter, RateLimiterUnavailable, budget_for
+from .core import Decision, RateLimiter, RateLimiterUnavailable, budget_for, cost_of
 from .setup import create_limiter
 
 STATE_KEY = "ratelimit"
@@ -52,17 +52,8 @@ def _http_date(epoch_seconds: int) -> str:
     return email.utils.format_datetime(datetime.fromtimestamp(epoch_seconds, tz=timezone.utc), usegmt=True)
 
 
-def rate_limit_headers(decision: Decision) -> dict[str, str]:
-    """``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (HTTP date) for a decision."""
-    return {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": _http_date(math.ceil(decision.reset)),
-    }
-
-
 def _raw_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
-    """:func:`rate_limit_headers` as ASGI header pairs, built straight as bytes (every /v1 response)."""
+    """``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (HTTP date) for a decision, as ASGI header pairs."""
     return [
         (b"x-ratelimit-limit", b"%d" % decision.limit),
         (b"x-ratelimit-remaining", b"%d" % decision.remaining),
@@ -96,9 +87,9 @@ def rate_limit_enforcer(limiter: RateLimiter) -> Callable[[Request, Organization
         apply(request, key, decision)
 
     def enforce_rate_limit(request: Request, org: OrganizationRef) -> Awaitable[None] | None:
-        key = f"organization:{org.id}"  # throttle_key(org.id), inlined on the hot path
-        cost = METHOD_COSTS.get(request.method, 1)
-        budget = org.rate_limit_points if org.rate_limit_points is not None else budget_for(org.plan)
+        key = throttle_key(org.id)
+        cost = cost_of(request.method)
+        budget = budget_for(org.plan, org.rate_limit_points)
         decision = limiter.try_hit(key, cost, budget)
         if decision is None:
             return charge_async(request, key, cost, budget)

@@ -40,12 +40,10 @@ class MemoryBackend:
         self._calls = 0
 
     async def hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
-        return self.hit_sync(key, cost, limit, window_us, now_us)
+        return self.try_hit(key, cost, limit, window_us, now_us)
 
     def try_hit(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
-        return self.hit_sync(key, cost, limit, window_us, now_us)
-
-    def hit_sync(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
+        """Decided at once, always (never None): everything is in this process."""
         if now_us is None:
             # The process clock, rounded up to the millisecond: requests of one millisecond share an entry
             # (at most 1,000 a second per key), each counted until a little after it left the window,

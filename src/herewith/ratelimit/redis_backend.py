@@ -206,9 +206,14 @@ class _Lease:
             self.next_leaving += 1
         return self.base_used + self.granted - self.left
 
-    def close(self) -> None:
-        """No more admissions from this lease (it is being settled): its end is moved before any time."""
-        self.end_us = -1
+    def settle(self) -> list[object]:
+        """Close the lease (no more admissions from it) and return the script arguments that settle it:
+        its id, its reserved points, then a (time, points) pair per admission."""
+        self.end_us = -1  # before any time: _admit refuses from now on
+        args: list[object] = [self.id, self.granted]
+        for t, c in zip(self.admitted_t, self.admitted_c):
+            args += [t, c]
+        return args
 
     @property
     def used_points(self) -> int:
@@ -270,16 +275,18 @@ class RedisBackend:
         decision = self.try_hit(key, cost, limit, window_us, now_us)
         if decision is not None:
             return decision
+        async with self._lock(key):
+            decision = self.try_hit(key, cost, limit, window_us, now_us)  # renewed while this hit waited
+            if decision is not None:
+                return decision
+            return await self._renew(key, cost, limit, window_us, now_us)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        """The lock that keeps one renewal or settlement of ``key`` in flight at a time."""
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            lease = self._leases.get(key)
-            if lease is not None and lease.limit == limit and lease.window_us == window_us:
-                decision = self._admit(lease, cost, now_us)  # renewed while this hit waited
-                if decision is not None:
-                    return decision
-            return await self._renew(key, cost, limit, window_us, now_us)
+        return lock
 
     async def _renew(self, key: str, cost: int, limit: int, window_us: int, now_us: int | None) -> RawDecision:
         """Settle this key's lease (if any) and ask for a new one that admits this hit (one script call)."""
@@ -287,17 +294,11 @@ class RedisBackend:
             raise BackendUnavailable("redis unavailable (waiting before retrying)")
         old = self._leases.get(key)
         lease_us = lease_us_for(window_us)
-        want = cost if old is None else 2 * old.used_points
-        want = max(cost, min(max(want, 2 * cost), limit // 10))
+        # twice what the last lease used, at least twice this cost, at most a tenth of the budget
+        want = max(cost, min(max(2 * old.used_points if old else 0, 2 * cost), limit // 10))
         new_id = f"{self._id_prefix}{next(self._ids)}"
         args: list[object] = ["" if now_us is None else now_us, window_us, limit, cost, want, lease_us, new_id]
-        if old is not None:
-            old.close()  # what it admitted is settled now: nothing more may come from it
-            args += [old.id, old.granted]
-            for t, c in zip(old.admitted_t, old.admitted_c):
-                args += [t, c]
-        else:
-            args += ["", 0]
+        args += old.settle() if old is not None else ["", 0]
         sent_us = time.monotonic_ns() // 1000
         try:
             self.script_calls += 1
@@ -343,16 +344,13 @@ class RedisBackend:
 
     async def _settle(self, key: str, lease: _Lease) -> None:
         """Give a lease's unused points back and log its admissions (no new lease)."""
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._lock(key):
             if self._leases.get(key) is not lease:
                 return
             # An injected clock's time is the newest this lease saw; the production clock is Redis's TIME.
             now: object = "" if lease.clock_base_us is not None else max(lease.start_us, *lease.admitted_t)
-            lease.close()
-            args: list[object] = [now, lease.window_us, lease.limit, 0, 0,
-                                  lease_us_for(lease.window_us), "", lease.id, lease.granted]
-            for t, c in zip(lease.admitted_t, lease.admitted_c):
-                args += [t, c]
+            args: list[object] = [now, lease.window_us, lease.limit, 0, 0, lease_us_for(lease.window_us), "",
+                                  *lease.settle()]
             try:
                 self.script_calls += 1
                 await self._script(keys=self._keys(key), args=args)
