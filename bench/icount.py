@@ -6,7 +6,7 @@ give the same count (to a fraction of a percent). They do not see cache misses o
 complement the timed benchmarks (``bench/api.py``, ``bench/ratelimit.py``) rather than replace them.
 
 The server runs under ``valgrind --tool=callgrind --instr-atstart=no`` (SQLite in a temporary data
-directory, no SFU); for each scenario a client sends a warm-up, instrumentation is switched on with
+directory, or a fresh PostgreSQL database; no SFU); for each scenario a client sends a warm-up, instrumentation is switched on with
 ``callgrind_control``, the client sends exactly ``--requests`` requests over 32 keep-alive connections and
 reads every response (so no request is cut off, unlike a timed load whose end disconnects the requests in
 flight), then instrumentation is switched off and the counters are dumped. The organization's budget is
@@ -14,8 +14,9 @@ far above the load.
 
 Usage::
 
-    .venv/bin/python bench/icount.py                          # healthz, POST, GET; limiter off
-    .venv/bin/python bench/icount.py --ratelimit memory,redis # GET with each limiter as well
+    .venv/bin/python bench/icount.py                          # healthz, POST, GET on SQLite; limiter off
+    .venv/bin/python bench/icount.py --databases sqlite,postgresql  # ... and on PostgreSQL
+    .venv/bin/python bench/icount.py --ratelimit memory,redis # GET with each limiter as well (SQLite)
 
 Writes ``bench/results/icount.json``. Needs valgrind (Debian package ``valgrind``); Redis on 127.0.0.1:6379
 for ``--ratelimit redis``.
@@ -31,7 +32,6 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,8 +43,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.support.servers import create_org_key, free_port, run_sync, wait_healthy  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from tests.support.servers import (  # noqa: E402
+    create_org_key,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    run_sync,
+    wait_healthy,
+)
 from herewith.config import Settings  # noqa: E402
+from herewith.db.engine import create_engine  # noqa: E402
 
 REDIS_URL = os.environ.get("HEREWITH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BODY = b'{"endDate": "2099-02-18T14:23:00.000Z", "fields": ["hostRoomUrl"]}'
@@ -83,14 +93,28 @@ def _request(method: str, path: str, key: str | None, body: bytes = b"") -> byte
     return head.encode() + b"\r\n" + body
 
 
-def count(limiter: str, scenarios: list[str], requests: int) -> dict[str, float]:
-    """Instructions per request for each scenario, on one server with ``limiter``."""
+async def _lift_budget(settings: Settings, organization_id: str) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE organizations SET rate_limit_points = 1000000000 WHERE id = :id"),
+                               {"id": organization_id})
+    finally:
+        await engine.dispose()
+
+
+def count(limiter: str, scenarios: list[str], requests: int, database: str = "sqlite") -> dict[str, float]:
+    """Instructions per request for each scenario, on one server with ``limiter`` and ``database``
+    (``sqlite`` | ``postgresql``: the server's instructions only, not PostgreSQL's)."""
     tmp = Path(tempfile.mkdtemp(prefix="herewith-icount-"))
+    db_url = create_pg_database() if database == "postgresql" else None
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEREWITH_")}
     port = free_port()
     env.update({"HEREWITH_DATA_DIR": str(tmp / "data"), "HEREWITH_HOST": "127.0.0.1", "HEREWITH_PORT": str(port),
                 "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false", "HEREWITH_JANUS": "off",
                 "HEREWITH_RATELIMIT_PREFIX": f"bench:icount:{os.getpid()}:", **LIMITERS[limiter]})
+    if db_url:
+        env["HEREWITH_DATABASE_URL"] = db_url
     out = tmp / "callgrind.out"
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
                              sys.executable, "-m", "herewith", "serve"],
@@ -98,9 +122,9 @@ def count(limiter: str, scenarios: list[str], requests: int) -> dict[str, float]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, 300, proc)
-        org = run_sync(create_org_key(Settings(data_dir=tmp / "data")))
-        with sqlite3.connect(tmp / "data" / "herewith.db") as db:
-            db.execute("UPDATE organizations SET rate_limit_points = 1000000000")
+        settings = Settings(data_dir=tmp / "data", database_url=db_url)
+        org = run_sync(create_org_key(settings))
+        run_sync(_lift_budget(settings, org.organization_id))
         meeting = httpx.post(url + "/v1/meetings", headers=org.headers, json={"endDate": "2099-01-01T00:00:00Z"},
                              timeout=60).json()["meetingId"]
         wanted = {"healthz": _request("GET", "/healthz", None),
@@ -119,7 +143,7 @@ def count(limiter: str, scenarios: list[str], requests: int) -> dict[str, float]
             dump = max(glob.glob(f"{out}.*"), key=os.path.getmtime)
             total = int(re.search(r"^totals: (\d+)", Path(dump).read_text(), re.M).group(1))
             result[name] = round(total / (requests // 32 * 32))
-            print(f"limiter {limiter:6} {name:8} {result[name] / 1000:8.1f}k instructions/request", flush=True)
+            print(f"{database:10} limiter {limiter:6} {name:8} {result[name] / 1000:8.1f}k instructions/request", flush=True)
         return result
     finally:
         proc.terminate()
@@ -127,28 +151,36 @@ def count(limiter: str, scenarios: list[str], requests: int) -> dict[str, float]
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if db_url:
+            drop_pg_database(db_url)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=640)
-    ap.add_argument("--ratelimit", default="", help="also count GET with these limiters: memory,redis")
+    ap.add_argument("--ratelimit", default="", help="also count GET with these limiters (SQLite): memory,redis")
+    ap.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is needed: apt-get install valgrind")
-    runs = {"off": count("off", ["healthz", "post", "get"], args.requests)}
+    databases = [d for d in args.databases.split(",") if d]
+    if not set(databases) <= {"sqlite", "postgresql"}:
+        sys.exit("--databases: sqlite and/or postgresql")
+    runs = {db: {"off": count("off", ["healthz", "post", "get"], args.requests, db)} for db in databases}
     for limiter in [x for x in args.ratelimit.split(",") if x]:
-        runs[limiter] = count(limiter, ["get"], args.requests)
-    off = runs["off"]
-    summary = {
-        "post_vs_healthz": round(off["post"] / off["healthz"], 3),
-        "get_vs_healthz": round(off["get"] / off["healthz"], 3),
-        **{f"get_with_{m}_limiter_vs_off": round(r["get"] / off["get"], 3) for m, r in runs.items() if m != "off"},
-    }
+        runs.setdefault("sqlite", {})[limiter] = count(limiter, ["get"], args.requests)
+    summary = {}
+    for db, by_limiter in runs.items():
+        off = by_limiter.get("off")
+        if off:
+            summary[db] = {"post_vs_healthz": round(off["post"] / off["healthz"], 3),
+                           "get_vs_healthz": round(off["get"] / off["healthz"], 3)}
+            summary[db].update({f"get_with_{m}_limiter_vs_off": round(r["get"] / off["get"], 3)
+                                for m, r in by_limiter.items() if m != "off"})
     results = {
         "benchmark": "icount",
-        "what": "instructions per request in the server process (callgrind), SQLite, 32 keep-alive connections",
+        "what": "instructions per request in the server process (callgrind), 32 keep-alive connections",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "requests": args.requests,

@@ -27,13 +27,13 @@ from herewith.kit.json_body import register_body_schemas
 from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
 from herewith.auth.service import ApiKeyAuthenticator
-from herewith.meetings.endpoints import router as meetings_router
+from herewith.meetings.endpoints import identified_router as meetings_identified_router, router as meetings_router
 from herewith.meetings.schemas import CreateMeetingRequest
 from herewith.meetings.service import MeetingStore
 from herewith.insights.endpoints import router as insights_router
 from herewith.webhooks.endpoints import router as webhooks_router
 from herewith.webhooks.setup import install as install_sessions_and_webhooks
-from herewith.auth.dependencies import get_organization
+from herewith.auth.dependencies import get_identified_organization, get_organization
 from herewith.ratelimit.http import install as install_ratelimit
 from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
@@ -109,6 +109,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Each router is included in the app itself: FastAPI matches included routers level by level, and a
     # /v1 router wrapping these four cost a request about as much routing again (measured: bench/api.py).
     v1 = {"prefix": "/v1", "dependencies": [Depends(get_organization)]}
+    # POST /v1/meetings and GET /v1/meetings/{id}: their statement checks the key (MeetingStore), so the
+    # key's identity may come from the authenticator's cache (ApiKeyAuthenticator.identify).
+    app.include_router(meetings_identified_router, prefix="/v1", dependencies=[Depends(get_identified_organization)])
     app.include_router(meetings_router, **v1)
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from herewith.auth import service as auth_service
+from herewith.auth.models import OrganizationRef, Principal
 from herewith.auth.service import ApiKeyAuthenticator
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
@@ -46,7 +47,9 @@ async def test_inline_and_batched_authentication_agree_and_see_a_revocation_at_o
     org_id, key_id, key = await _org_with_key(engine)
     inline, batched = ApiKeyAuthenticator(engine, inline=reader), ApiKeyAuthenticator(engine)
     for auth in (inline, batched):
-        org = await auth.authenticate(f"Bearer {key}")
+        principal = await auth.authenticate(f"Bearer {key}")
+        org = principal.organization
+        assert (principal.key_id, principal.verified) == (key_id, True)
         assert (org.id, org.plan, org.rate_limit_points) == (org_id, "build", None)
         with pytest.raises(Unauthorized):
             await auth.authenticate("Bearer hw_not-a-key")
@@ -61,19 +64,20 @@ async def test_inline_and_batched_authentication_agree_and_see_a_revocation_at_o
 async def test_inline_meeting_read_matches_the_batched_read(sqlite_db) -> None:  # noqa: ANN001
     engine, reader, _ = sqlite_db
     org_id, _, key = await _org_with_key(engine)
-    org = await ApiKeyAuthenticator(engine).authenticate(f"Bearer {key}")
+    principal = await ApiKeyAuthenticator(engine).authenticate(f"Bearer {key}")
     now = datetime.now(timezone.utc)
     store_inline, store_batched = MeetingStore(engine, inline=reader), MeetingStore(engine)
     body = CreateMeetingRequest.model_validate({"endDate": (now + timedelta(hours=2)).isoformat(), "templateType": "viewerMode"})
-    created = await create_meeting(store_batched, org, body, now)
-    a = await store_inline.get_live(org_id, created.id)
-    b = await store_batched.get_live(org_id, created.id)
+    created = await create_meeting(store_batched, principal, body, now)
+    a = await store_inline.get_live(principal, created.id)
+    b = await store_batched.get_live(principal, created.id)
     assert a is not None and b is not None
     for field in ("id", "room_name", "template_type", "start_date", "end_date"):
         assert getattr(a, field) == getattr(b, field)
     assert a.end_date.tzinfo is not None and a.end_date == body.endDate
-    assert await store_inline.get_live("another-org", created.id) is None
-    assert await store_inline.get_live(org_id, "no-such-id") is None
+    stranger = Principal(principal.key_id, OrganizationRef("another-org", "grow"))
+    assert await store_inline.get_live(stranger, created.id) is None
+    assert await store_inline.get_live(principal, "no-such-id") is None
 
 
 async def test_an_inline_read_that_sqlite_refuses_falls_back_to_the_async_path(sqlite_db, tmp_path: Path) -> None:  # noqa: ANN001
@@ -82,7 +86,7 @@ async def test_an_inline_read_that_sqlite_refuses_falls_back_to_the_async_path(s
     broken = InlineReader(tmp_path / "no-such-dir" / "herewith.db")  # SQLite: unable to open database file
     with pytest.raises(InlineReadUnavailable):
         broken.all("SELECT 1", ())
-    org = await ApiKeyAuthenticator(engine, inline=broken).authenticate(f"Bearer {key}")
-    assert org.id == org_id
+    principal = await ApiKeyAuthenticator(engine, inline=broken).authenticate(f"Bearer {key}")
+    assert principal.organization.id == org_id
     store = MeetingStore(engine, inline=broken)
-    assert await store.get_live(org_id, "no-such-id") is None
+    assert await store.get_live(principal, "no-such-id") is None

@@ -18,6 +18,7 @@ from herewith.db.migrate import upgrade
 from herewith.db.sqlite_inline import run_checkpointer
 from herewith.meetings.schemas import CreateMeetingRequest
 from herewith.meetings.service import MeetingStore, create_meeting
+from herewith.auth.models import OrganizationRef, Principal
 
 
 async def _write_for(seconds: float, engine, checkpointer_writer) -> tuple[int, int]:  # noqa: ANN001
@@ -26,7 +27,9 @@ async def _write_for(seconds: float, engine, checkpointer_writer) -> tuple[int, 
     path = sqlite_path(str(engine.url))
     async with create_sessionmaker(engine)() as session:
         org = await auth_service.create_organization(session, "WAL", "grow")
+        key, _ = await auth_service.create_api_key(session, org.id)
         await session.commit()
+    principal = Principal(key.id, OrganizationRef(org.id, org.plan))
     store = MeetingStore(engine)
     now = datetime.now(timezone.utc)
     body = CreateMeetingRequest.model_validate({"endDate": (now + timedelta(days=1)).isoformat()})
@@ -35,7 +38,7 @@ async def _write_for(seconds: float, engine, checkpointer_writer) -> tuple[int, 
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            await asyncio.gather(*(create_meeting(store, org, body, now) for _ in range(8)))
+            await asyncio.gather(*(create_meeting(store, principal, body, now) for _ in range(8)))
             created += 8
             largest = max(largest, os.path.getsize(path + "-wal"))
             await asyncio.sleep(0)

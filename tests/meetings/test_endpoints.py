@@ -366,12 +366,17 @@ async def test_organizations_are_isolated(server, client, other_org):
 
 
 async def test_revoked_key_is_refused_at_once(server, client, org):
+    """Every call after the revocation is a 401, including the two whose key identity may come from the
+    authenticator's cache (POST /meetings and GET /meetings/{id}, issued just before to fill it), and a
+    refused POST creates nothing."""
     from herewith.auth import service as auth_service  # noqa: PLC0415
 
     assert (await client.get("/meetings")).status_code == 200
     _, second_key = await _add_key(server, org.organization_id)
     async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers={"Authorization": f"Bearer {second_key}"}) as c2:
         assert (await c2.get("/meetings")).status_code == 200
+        made = (await c2.post("/meetings", json={"endDate": FUTURE})).json()
+        assert (await c2.get(f"/meetings/{made['meetingId']}")).status_code == 200
 
         async def revoke():
             async with server.app.state.sessionmaker() as s:
@@ -381,9 +386,19 @@ async def test_revoked_key_is_refused_at_once(server, client, org):
                 await s.commit()
 
         server.run_coro(revoke())
-        r = await c2.get("/meetings")
-        assert r.status_code == 401
+        refused = [
+            await c2.post("/meetings", json={"endDate": FUTURE}),
+            await c2.post("/meetings", json={"endDate": "yesterday"}),  # a 401, not the 400 it would be
+            await c2.get(f"/meetings/{made['meetingId']}"),
+            await c2.get("/meetings/no-such-meeting"),
+            await c2.get("/meetings"),
+            await c2.delete(f"/meetings/{made['meetingId']}"),
+        ]
+        for r in refused:
+            assert (r.status_code, r.json()) == (401, {"error": "Access token is missing or invalid"}), r.request
     assert (await client.get("/meetings")).status_code == 200  # the org's other key still works
+    listed = (await client.get("/meetings")).json()["results"]
+    assert [m["meetingId"] for m in listed] == [made["meetingId"]]  # the refused POST stored nothing
 
 
 async def _add_key(server, organization_id):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herewith.auth.models import OrganizationRef
+from herewith.auth.models import OrganizationRef, Principal
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -27,27 +27,62 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def _admit(request: Request, principal: Principal) -> OrganizationRef:
+    org = principal.organization
+    request.state.principal = principal
+    request.state.organization = org
+    charge = getattr(request.app.state, "charge_request", None)
+    if charge is not None:
+        pending = charge(request, org)  # decided at once, or an awaitable (the limiter needs Redis)
+        if pending is not None:
+            await pending
+    return org
+
+
 async def get_organization(request: Request) -> OrganizationRef:
-    """The organization of the request's API key; sets ``request.state.organization``. 401 otherwise
+    """The organization of the request's API key, checked against the database now; sets
+    ``request.state.principal`` and ``request.state.organization``. 401 otherwise
     (see :class:`~herewith.auth.service.ApiKeyAuthenticator`).
 
     Then, once per request, ``app.state.charge_request(request, org)`` when set (awaited when it returns an
-    awaitable): the rate limiter charges
-    the request's points there and raises the contract's 429 before the endpoint runs
-    (:func:`herewith.ratelimit.http.rate_limit_enforcer`). It is the dependency of every ``/v1`` router, so every
-    ``/v1`` call is authenticated and charged, and endpoints that ask for the organization get it from
-    FastAPI's per-request cache.
+    awaitable): the rate limiter charges the request's points there and raises the contract's 429 before
+    the endpoint runs (:func:`herewith.ratelimit.http.rate_limit_enforcer`). It is the dependency of the
+    ``/v1`` routers (but see :func:`get_identified_organization`), so every ``/v1`` call is authenticated and
+    charged, and endpoints that ask for the organization get it from FastAPI's per-request cache.
     """
-    org = getattr(request.state, "organization", None)
-    if org is None:
-        org = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
-        request.state.organization = org
-        charge = getattr(request.app.state, "charge_request", None)
-        if charge is not None:
-            pending = charge(request, org)  # decided at once, or an awaitable (the limiter needs Redis)
-            if pending is not None:
-                await pending
-    return org
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
+        return await _admit(request, principal)
+    if not principal.verified:
+        await verify_request(request)
+    return principal.organization
+
+
+async def get_identified_organization(request: Request) -> OrganizationRef:
+    """As :func:`get_organization`, but the principal may come from the authenticator's identity cache,
+    unverified (:meth:`~herewith.auth.service.ApiKeyAuthenticator.identify`).
+
+    Only for routers whose every endpoint acts through a statement that checks the key itself
+    (``request.state.principal`` passed to :class:`~herewith.meetings.service.MeetingStore`) and calls
+    :func:`verify_request` before any other answer, so that answers are those of :func:`get_organization`.
+    """
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await request.app.state.authenticator.identify(request.headers.get("authorization"))
+        return await _admit(request, principal)
+    return principal.organization
+
+
+async def verify_request(request: Request) -> None:
+    """Check the request's key against the database now unless that was done already; raises
+    :class:`~herewith.errors.Unauthorized` (401) for a revoked key. For endpoints under
+    :func:`get_identified_organization`: called before answering anything but success, a revoked key gets
+    its 401 first, as with :func:`get_organization`."""
+    principal: Principal = request.state.principal
+    if not principal.verified:
+        request.state.principal = await request.app.state.authenticator.authenticate(
+            request.headers.get("authorization"))
 
 
 OrganizationDep = Annotated[OrganizationRef, Depends(get_organization)]

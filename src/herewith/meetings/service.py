@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from uuid6 import uuid7
 
-from herewith.auth.models import OrganizationRef
+from herewith.auth import repository as auth_repository
+from herewith.auth.models import OrganizationRef, Principal
 from herewith.auth.room_keys import issue_room_key
 from herewith.db.sqlite_inline import InlineReadUnavailable, InlineReader
-from herewith.errors import HerewithError, NotFound, validation_error
+from herewith.errors import HerewithError, NotFound, Unauthorized, validation_error
 from herewith.kit.pagination import decode_cursor, encode_cursor
 from herewith.kit.time import format_utc
 from herewith.meetings import repository
@@ -70,79 +71,113 @@ class NewMeeting:
     end_date: datetime
 
 
+class RoomNameTaken(Exception):
+    """The meeting's room name (or id) is taken already."""
+
+
 class MeetingStore:
     """Writes new meetings and reads single meetings for the hot calls, coalescing concurrent requests.
 
-    Meetings created in the same event-loop tick are inserted in one transaction (group commit: one
-    executemany and one commit for all of them), and single-meeting reads of one tick are one
+    Both act for a :class:`~herewith.auth.models.Principal` and check its API key in the statement that
+    does the work: a principal from the authenticator's identity cache (``verified=False``) is refused
+    with :class:`~herewith.errors.Unauthorized` or reads as absent once its key is revoked, with no
+    extra round trip (:meth:`~herewith.auth.service.ApiKeyAuthenticator.identify`).
+
+    Meetings created in the same event-loop tick are inserted together (group commit: one statement or
+    one executemany and one commit for all of them), and single-meeting reads of one tick are one
     ``IN (...)`` query; aiodataloader does the collecting, without caching. Each call still returns only
     after its own row is committed or read, so a 201 is never sent for a meeting that is not durable.
-    A batch that fails on a constraint (a taken human-short room name) is retried row by row so that
-    only the rows at fault fail. On SQLite, with ``inline`` (:class:`~herewith.db.sqlite_inline.InlineReader`),
-    single-meeting reads are synchronous point reads instead of batches.
+    On PostgreSQL the batch is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` that checks each row's
+    key (:func:`~herewith.meetings.repository.insert_meetings_checked`); elsewhere the keys of unverified
+    principals are checked in the inserting transaction, and a batch that fails on a constraint (a taken
+    human-short room name) is retried row by row so that only the rows at fault fail. On SQLite, with
+    ``inline`` (:class:`~herewith.db.sqlite_inline.InlineReader`), single-meeting reads of verified
+    principals are synchronous point reads instead of batches.
     """
 
     def __init__(self, engine: AsyncEngine, max_batch_size: int = 200, inline: InlineReader | None = None) -> None:
         self._engine = engine
         self._inline = inline
-        self._inserts: DataLoader[dict[str, Any], Exception | None] = DataLoader(
+        self._inserts: DataLoader[tuple[dict[str, Any], Principal], Exception | None] = DataLoader(
             self._insert_batch, cache=False, max_batch_size=max_batch_size)
         self._reads: DataLoader[tuple[str, str], Any] = DataLoader(
             self._read_batch, cache=False, max_batch_size=max_batch_size)
 
-    async def _insert_batch(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
+    async def _insert_batch(self, items: list[tuple[dict[str, Any], Principal]]) -> list[Exception | None]:
+        if self._engine.dialect.name == "postgresql":
+            return await self._insert_batch_checked(items)
+        unverified = {p.key_id for _, p in items if not p.verified}
+        active: dict[str, str] = {}
+        if unverified:
+            async with self._engine.connect() as conn:
+                active = await auth_repository.active_keys(conn, unverified)
+        outcomes: list[Exception | None] = [
+            None if p.verified or active.get(p.key_id) == v["organization_id"] else Unauthorized() for v, p in items]
+        # A key revoked between that check and the insert below acts once more, as it would have had its
+        # request been checked by the authenticator a moment earlier.
+        accepted = [i for i, o in enumerate(outcomes) if o is None]
+
         async def commit(batch: list[dict[str, Any]]) -> None:
             async with self._engine.begin() as conn:
                 await repository.insert_meetings(conn, batch)
 
         try:
-            await commit(rows)
-            return [None] * len(rows)
+            if accepted:
+                await commit([items[i][0] for i in accepted])
+            return outcomes
         except IntegrityError:
-            if len(rows) == 1:
-                raise
-        outcomes: list[Exception | None] = []
-        for row in rows:
+            if len(accepted) == 1:
+                return [RoomNameTaken() if o is None else o for o in outcomes]
+        for i in accepted:
             try:
-                await commit([row])
-                outcomes.append(None)
-            except IntegrityError as exc:
-                outcomes.append(exc)
+                await commit([items[i][0]])
+            except IntegrityError:
+                outcomes[i] = RoomNameTaken()
         return outcomes
+
+    async def _insert_batch_checked(self, items: list[tuple[dict[str, Any], Principal]]) -> list[Exception | None]:
+        async with self._engine.connect() as conn:  # the autocommit pool: the one statement is the transaction
+            inserted = await repository.insert_meetings_checked(conn, [(v, p.key_id) for v, p in items])
+            left_out = {p.key_id for v, p in items if v["id"] not in inserted}
+            active = await auth_repository.active_keys(conn, left_out) if left_out else {}
+        return [None if v["id"] in inserted
+                else RoomNameTaken() if active.get(p.key_id) == v["organization_id"] else Unauthorized()
+                for v, p in items]
 
     async def _read_batch(self, keys: list[tuple[str, str]]) -> list[Any]:
         async with self._engine.connect() as conn:
-            rows = await repository.live_rows_by_ids(conn, {meeting_id for _, meeting_id in keys})
-        out = []
-        for organization_id, meeting_id in keys:
-            row = rows.get(meeting_id)
-            out.append(row if row is not None and row.organization_id == organization_id else None)
-        return out
+            rows = await repository.live_rows_for_keys(conn, keys)
+        return [rows.get(key) for key in keys]
 
-    async def insert(self, values: dict[str, Any]) -> None:
-        """Insert one meeting row (every column but ``seq``) and wait for its commit. Raises
-        IntegrityError when its ``room_name`` is taken."""
-        await self._inserts.load(values)
+    async def insert(self, values: dict[str, Any], principal: Principal) -> None:
+        """Insert one meeting row (every column but ``seq``) for ``principal`` and wait for its commit.
+        Raises :class:`RoomNameTaken` when its ``room_name`` is taken, :class:`~herewith.errors.Unauthorized`
+        when the principal's key is revoked."""
+        outcome = await self._inserts.load((values, principal))
+        if outcome is not None:
+            raise outcome
 
-    async def get_live(self, organization_id: str, meeting_id: str) -> MeetingRecord | None:
-        """The organization's live meeting with that id (a row of the meetings table), or None."""
-        if self._inline is not None:
+    async def get_live(self, principal: Principal, meeting_id: str) -> MeetingRecord | None:
+        """The live meeting with that id when it is the principal's organization's and the principal's key
+        is unrevoked; None otherwise."""
+        if self._inline is not None and principal.verified:
             try:
                 row = repository.live_row_by_id_inline(self._inline, meeting_id)
-                return row if row is not None and row.organization_id == organization_id else None
+                return row if row is not None and row.organization_id == principal.organization.id else None
             except InlineReadUnavailable:
                 pass
-        return await self._reads.load((organization_id, meeting_id))
+        return await self._reads.load((principal.key_id, meeting_id))
 
 
 async def create_meeting(
-    store: MeetingStore, organization: OrganizationRef, request: CreateMeetingRequest, now: datetime
+    store: MeetingStore, principal: Principal, request: CreateMeetingRequest, now: datetime
 ) -> NewMeeting:
-    """Create a meeting and its room; returns once it is committed.
+    """Create a meeting and its room for ``principal``'s organization; returns once it is committed.
 
     ``endDate`` before ``now`` is a 400 naming ``endDate``. ``templateType: viewerMode`` makes the room
     locked and ``group``. A room-name collision (human-short) is retried with a new name; after
-    ``MAX_NAME_ATTEMPTS`` collisions a 409.
+    ``MAX_NAME_ATTEMPTS`` collisions a 409. :class:`~herewith.errors.Unauthorized` when the principal's key
+    is revoked (see :class:`MeetingStore`).
     """
     if request.endDate < now.replace(microsecond=(now.microsecond // 1000) * 1000):
         raise validation_error("endDate", "must not be in the past")
@@ -151,7 +186,7 @@ async def create_meeting(
     if request.templateType == "viewerMode":
         is_locked, room_mode = True, "group"
     base = {
-        "organization_id": organization.id,
+        "organization_id": principal.organization.id,
         "room_mode": room_mode,
         "is_locked": is_locked,
         "template_type": request.templateType,
@@ -172,16 +207,17 @@ async def create_meeting(
         values = {**base, "id": meeting_id,
                   "room_name": generate_room_name(request.roomNamePattern, request.roomNamePrefix)}
         try:
-            await store.insert(values)
-        except IntegrityError:
+            await store.insert(values, principal)
+        except RoomNameTaken:
             continue  # the room name was taken: draw another
         return NewMeeting(values["id"], values["room_name"], request.templateType, now, request.endDate)
     raise HerewithError("Could not allocate a unique room name", status=409)
 
 
-async def get_meeting(store: MeetingStore, organization: OrganizationRef, meeting_id: str) -> MeetingRecord:
-    """The organization's live meeting; :class:`NotFound` for unknown, deleted or foreign ids."""
-    meeting = await store.get_live(organization.id, meeting_id)
+async def get_meeting(store: MeetingStore, principal: Principal, meeting_id: str) -> MeetingRecord:
+    """The principal's organization's live meeting; :class:`NotFound` for unknown, deleted or foreign ids,
+    and for every id once the principal's key is revoked (see :class:`MeetingStore`)."""
+    meeting = await store.get_live(principal, meeting_id)
     if meeting is None:
         raise NotFound()
     return meeting
