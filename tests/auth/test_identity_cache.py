@@ -121,17 +121,24 @@ async def test_an_unverified_principal_of_a_revoked_key_creates_and_reads_nothin
     assert (await store.get_live(live, taken["id"])).room_name == "/taken-room"
 
 
-async def test_with_sqlite_point_reads_identify_always_checks(engines, settings, db_kind) -> None:  # noqa: ANN001
+async def test_sqlite_point_read_refuses_a_revoked_key(engines, settings, db_kind) -> None:  # noqa: ANN001
     if db_kind != "sqlite":
         pytest.skip("SQLite's point reads")
     engine, hot = engines
     reader = InlineReader(sqlite_path(settings.sqlalchemy_url))
     try:
-        _, key_id, key = await _key(engine)
-        auth = ApiKeyAuthenticator(hot, inline=reader)
-        assert [(await auth.identify(f"Bearer {key}")).verified for _ in range(3)] == [True] * 3
+        org_id, key_id, key = await _key(engine)
+        auth, store = ApiKeyAuthenticator(hot, inline=reader), MeetingStore(hot, inline=reader)
+        assert [(await auth.identify(f"Bearer {key}")).verified for _ in range(2)] == [True, False]
+        principal = await auth.identify(f"Bearer {key}")
+        row = _row(org_id, "/inline-room")
+        await store.insert(row, principal)
+        assert (await store.get_live(principal, row["id"])).room_name == "/inline-room"
         await _revoke(engine, key_id)
+        assert await store.get_live(principal, row["id"]) is None
         with pytest.raises(Unauthorized):
-            await auth.identify(f"Bearer {key}")
+            await store.insert(_row(org_id, "/another-room"), principal)
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer {key}")
     finally:
         reader.close()

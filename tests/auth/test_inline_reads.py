@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from herewith.auth import service as auth_service
-from herewith.auth.models import OrganizationRef, Principal
 from herewith.auth.service import ApiKeyAuthenticator
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker, sqlite_path
@@ -75,8 +74,10 @@ async def test_inline_meeting_read_matches_the_batched_read(sqlite_db) -> None: 
     for field in ("id", "room_name", "template_type", "start_date", "end_date"):
         assert getattr(a, field) == getattr(b, field)
     assert a.end_date.tzinfo is not None and a.end_date == body.endDate
-    stranger = Principal(principal.key_id, OrganizationRef("another-org", "grow"))
+    _, _, other_key = await _org_with_key(engine)
+    stranger = await ApiKeyAuthenticator(engine).authenticate(f"Bearer {other_key}")  # another organization's key
     assert await store_inline.get_live(stranger, created.id) is None
+    assert await store_batched.get_live(stranger, created.id) is None
     assert await store_inline.get_live(principal, "no-such-id") is None
 
 

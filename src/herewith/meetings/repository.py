@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-
 from datetime import datetime
 from typing import Any, NamedTuple
-
-import json
 
 from sqlalchemy import JSON, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -20,40 +18,53 @@ _meetings = Meeting.__table__
 _keys = ApiKey.__table__
 # The statements of the hot calls (POST and GET /v1/meetings/{id}) are built once, on table columns:
 # building a statement costs ten times what SQLite takes to run it, and the ORM adds as much again.
-_INSERT = insert(_meetings)
 
 
-class _DriverInsert:
-    """``_INSERT`` compiled once for a dialect: the driver's SQL text and each column's bind processor.
+class _CheckedRowInsert:
+    """Any dialect: ``INSERT ... SELECT <the row> WHERE <its API key is unrevoked and the organization's>``,
+    compiled once: the driver's SQL text and each parameter's bind processor, for one ``executemany`` of
+    ready tuples per batch; the driver's row count tells whether every row went in.
 
     Executing a Core insert converts every parameter through SQLAlchemy's execution context, which
-    measured about twice what SQLite itself takes per row for batches of five; with the statement compiled
-    here, a batch is one ``exec_driver_sql`` executemany of ready tuples (same types, same conversions).
+    measured about twice what SQLite itself takes per row for batches of five; compiled here, a batch is
+    one ``exec_driver_sql`` (same types, same conversions).
     """
 
     def __init__(self, dialect: Any) -> None:
-        keys = [c.key for c in _meetings.columns if c.key != "seq"]
-        compiled = _INSERT.compile(dialect=dialect, column_keys=keys)
+        columns = [c for c in _meetings.columns if c.key != "seq"]
+        key_ok = (select(_keys.c.id)
+                  .where(_keys.c.id == bindparam("key_id"), _keys.c.organization_id == bindparam("key_organization_id"),
+                         _keys.c.revoked_at.is_(None))
+                  .exists())
+        values = select(*(bindparam(c.key, type_=c.type) for c in columns)).where(key_ok)
+        compiled = insert(_meetings).from_select([c.key for c in columns], values).compile(dialect=dialect)
         self.sql = str(compiled)
         self.keys = tuple(compiled.positiontup or ())
-        assert set(self.keys) == set(keys), "the driver's paramstyle must be positional"
-        self.processors = tuple(_meetings.c[k].type.bind_processor(dialect) for k in self.keys)
+        assert set(self.keys) == {c.key for c in columns} | {"key_id", "key_organization_id"}, \
+            "the driver's paramstyle must be positional"
+        types = {c.key: c.type for c in columns}
+        self.processors = tuple(types[k].bind_processor(dialect) if k in types else None for k in self.keys)
 
-    def params(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def params(self, rows: list[tuple[dict[str, Any], str]]) -> list[tuple[Any, ...]]:
         pairs = tuple(zip(self.keys, self.processors))
-        return [tuple(row[k] if p is None else p(row[k]) for k, p in pairs) for row in rows]
+        out = []
+        for values, key_id in rows:
+            values = {**values, "key_id": key_id, "key_organization_id": values["organization_id"]}
+            out.append(tuple(values[k] if p is None else p(values[k]) for k, p in pairs))
+        return out
 
 
-_driver_inserts: dict[str, _DriverInsert] = {}
+_checked_row_inserts: dict[str, _CheckedRowInsert] = {}
 
 
-async def insert_meetings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert meeting rows (every column but ``seq``; one executemany). Raises IntegrityError when a
+async def insert_meetings_checked_rows(conn: AsyncConnection, rows: list[tuple[dict[str, Any], str]]) -> int:
+    """Insert ``(meeting row, API key id)`` pairs (one executemany), each only if its key is unrevoked and
+    belongs to the row's organization; returns how many went in. Raises IntegrityError when a
     ``room_name`` or ``id`` is taken."""
-    prepared = _driver_inserts.get(conn.dialect.name)
+    prepared = _checked_row_inserts.get(conn.dialect.name)
     if prepared is None:
-        prepared = _driver_inserts[conn.dialect.name] = _DriverInsert(conn.dialect)
-    await conn.exec_driver_sql(prepared.sql, prepared.params(rows))
+        prepared = _checked_row_inserts[conn.dialect.name] = _CheckedRowInsert(conn.dialect)
+    return (await conn.exec_driver_sql(prepared.sql, prepared.params(rows))).rowcount
 
 
 class _CheckedInsertPG:
@@ -118,30 +129,27 @@ class InlineMeetingRow(NamedTuple):
     end_date: datetime
 
 
-# The live meeting by id for SQLite's synchronous point read: the columns a response needs
-# (herewith.meetings.service.MeetingRecord) and the owner.
-_LIVE_BY_ID_INLINE = InlineQuery(
-    select(*(_meetings.c[k] for k in InlineMeetingRow._fields))
-    .where(_meetings.c.id == bindparam("id"), _meetings.c.deleted_at.is_(None))
-)
-
-
-def live_row_by_id_inline(reader: InlineReader, meeting_id: str) -> InlineMeetingRow | None:
-    """The live (not deleted) meeting with that id, read synchronously on SQLite, or None. Raises
-    :class:`~herewith.db.sqlite_inline.InlineReadUnavailable` when SQLite is busy."""
-    rows = reader.rows(_LIVE_BY_ID_INLINE, {"id": meeting_id})
-    return InlineMeetingRow(*rows[0]) if rows else None
-
-
 # Live meetings by id together with the unrevoked keys of their organization among the asking keys: the
-# batched single-meeting read, which checks the key in the statement that reads the meeting.
-_LIVE_BY_IDS_FOR_KEYS = (
+# single-meeting read, which checks the key in the statement that reads the meeting. The columns are
+# those a response needs (herewith.meetings.service.MeetingRecord) and the owner.
+_LIVE_FOR_KEYS = (
     select(*(_meetings.c[k] for k in InlineMeetingRow._fields), _keys.c.id)
     .join_from(_meetings, _keys, _keys.c.organization_id == _meetings.c.organization_id)
-    .where(_meetings.c.id.in_(bindparam("ids", expanding=True)),
-           _keys.c.id.in_(bindparam("key_ids", expanding=True)),
-           _keys.c.revoked_at.is_(None), _meetings.c.deleted_at.is_(None))
+    .where(_keys.c.revoked_at.is_(None), _meetings.c.deleted_at.is_(None))
 )
+_LIVE_BY_IDS_FOR_KEYS = _LIVE_FOR_KEYS.where(_meetings.c.id.in_(bindparam("ids", expanding=True)),
+                                             _keys.c.id.in_(bindparam("key_ids", expanding=True)))
+# One pair, for SQLite's synchronous point read.
+_LIVE_BY_ID_FOR_KEY_INLINE = InlineQuery(
+    _LIVE_FOR_KEYS.where(_meetings.c.id == bindparam("id"), _keys.c.id == bindparam("key_id")))
+
+
+def live_row_for_key_inline(reader: InlineReader, key_id: str, meeting_id: str) -> InlineMeetingRow | None:
+    """The live (not deleted) meeting with that id if ``key_id`` is an unrevoked key of its organization,
+    read synchronously on SQLite, or None. Raises
+    :class:`~herewith.db.sqlite_inline.InlineReadUnavailable` when SQLite is busy."""
+    rows = reader.rows(_LIVE_BY_ID_FOR_KEY_INLINE, {"id": meeting_id, "key_id": key_id})
+    return InlineMeetingRow(*rows[0][:-1]) if rows else None
 
 
 async def live_rows_for_keys(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], InlineMeetingRow]:

@@ -75,6 +75,10 @@ class RoomNameTaken(Exception):
     """The meeting's room name (or id) is taken already."""
 
 
+class _KeyRefused(Exception):
+    """A row of the batch was not inserted because its API key is revoked."""
+
+
 class MeetingStore:
     """Writes new meetings and reads single meetings for the hot calls, coalescing concurrent requests.
 
@@ -88,11 +92,13 @@ class MeetingStore:
     ``IN (...)`` query; aiodataloader does the collecting, without caching. Each call still returns only
     after its own row is committed or read, so a 201 is never sent for a meeting that is not durable.
     On PostgreSQL the batch is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` that checks each row's
-    key (:func:`~herewith.meetings.repository.insert_meetings_checked`); elsewhere the keys of unverified
-    principals are checked in the inserting transaction, and a batch that fails on a constraint (a taken
-    human-short room name) is retried row by row so that only the rows at fault fail. On SQLite, with
-    ``inline`` (:class:`~herewith.db.sqlite_inline.InlineReader`), single-meeting reads of verified
-    principals are synchronous point reads instead of batches.
+    key (:func:`~herewith.meetings.repository.insert_meetings_checked`). Elsewhere it is one executemany
+    of ``INSERT ... SELECT ... WHERE <the key is unrevoked>``
+    (:func:`~herewith.meetings.repository.insert_meetings_checked_rows`); a batch that fails on a
+    constraint (a taken human-short room name) or that a revoked key left a row short is rolled back and
+    retried row by row, so that only the rows at fault fail. On SQLite, with ``inline``
+    (:class:`~herewith.db.sqlite_inline.InlineReader`), single-meeting reads are synchronous point reads
+    instead of batches.
     """
 
     def __init__(self, engine: AsyncEngine, max_batch_size: int = 200, inline: InlineReader | None = None) -> None:
@@ -106,33 +112,30 @@ class MeetingStore:
     async def _insert_batch(self, items: list[tuple[dict[str, Any], Principal]]) -> list[Exception | None]:
         if self._engine.dialect.name == "postgresql":
             return await self._insert_batch_checked(items)
-        unverified = {p.key_id for _, p in items if not p.verified}
-        active: dict[str, str] = {}
-        if unverified:
-            async with self._engine.connect() as conn:
-                active = await auth_repository.active_keys(conn, unverified)
-        outcomes: list[Exception | None] = [
-            None if p.verified or active.get(p.key_id) == v["organization_id"] else Unauthorized() for v, p in items]
-        # A key revoked between that check and the insert below acts once more, as it would have had its
-        # request been checked by the authenticator a moment earlier.
-        accepted = [i for i, o in enumerate(outcomes) if o is None]
 
-        async def commit(batch: list[dict[str, Any]]) -> None:
+        async def commit(batch: list[tuple[dict[str, Any], Principal]]) -> None:
             async with self._engine.begin() as conn:
-                await repository.insert_meetings(conn, batch)
+                if await repository.insert_meetings_checked_rows(conn, [(v, p.key_id) for v, p in batch]) < len(batch):
+                    raise _KeyRefused  # rolls the batch back; its rows are retried one by one below
 
         try:
-            if accepted:
-                await commit([items[i][0] for i in accepted])
-            return outcomes
+            await commit(items)
+            return [None] * len(items)
+        except _KeyRefused:
+            if len(items) == 1:
+                return [Unauthorized()]
         except IntegrityError:
-            if len(accepted) == 1:
-                return [RoomNameTaken() if o is None else o for o in outcomes]
-        for i in accepted:
+            if len(items) == 1:
+                return [RoomNameTaken()]
+        outcomes: list[Exception | None] = []
+        for item in items:
             try:
-                await commit([items[i][0]])
+                await commit([item])
+                outcomes.append(None)
+            except _KeyRefused:
+                outcomes.append(Unauthorized())
             except IntegrityError:
-                outcomes[i] = RoomNameTaken()
+                outcomes.append(RoomNameTaken())
         return outcomes
 
     async def _insert_batch_checked(self, items: list[tuple[dict[str, Any], Principal]]) -> list[Exception | None]:
@@ -160,10 +163,9 @@ class MeetingStore:
     async def get_live(self, principal: Principal, meeting_id: str) -> MeetingRecord | None:
         """The live meeting with that id when it is the principal's organization's and the principal's key
         is unrevoked; None otherwise."""
-        if self._inline is not None and principal.verified:
+        if self._inline is not None:
             try:
-                row = repository.live_row_by_id_inline(self._inline, meeting_id)
-                return row if row is not None and row.organization_id == principal.organization.id else None
+                return repository.live_row_for_key_inline(self._inline, principal.key_id, meeting_id)
             except InlineReadUnavailable:
                 pass
         return await self._reads.load((principal.key_id, meeting_id))
