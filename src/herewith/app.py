@@ -33,7 +33,7 @@ from herewith.meetings.service import MeetingStore
 from herewith.insights.endpoints import router as insights_router
 from herewith.webhooks.endpoints import router as webhooks_router
 from herewith.webhooks.setup import install as install_sessions_and_webhooks
-from herewith.auth.dependencies import get_identified_organization, get_organization
+from herewith.auth.dependencies import get_organization
 from herewith.ratelimit.http import install as install_ratelimit
 from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
@@ -109,9 +109,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Each router is included in the app itself: FastAPI matches included routers level by level, and a
     # /v1 router wrapping these four cost a request about as much routing again (measured: bench/api.py).
     v1 = {"prefix": "/v1", "dependencies": [Depends(get_organization)]}
-    # POST /v1/meetings and GET /v1/meetings/{id}: their statement checks the key (MeetingStore), so the
-    # key's identity may come from the authenticator's cache (ApiKeyAuthenticator.identify).
-    app.include_router(meetings_identified_router, prefix="/v1", dependencies=[Depends(get_identified_organization)])
+    # POST /v1/meetings and GET /v1/meetings/{id} authenticate and charge themselves (identify_request): their
+    # statement checks the key (MeetingStore), so the key's identity may come from the authenticator's cache.
+    app.include_router(meetings_identified_router, prefix="/v1")
     app.include_router(meetings_router, **v1)
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks

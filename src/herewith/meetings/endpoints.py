@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from herewith.auth.dependencies import OrganizationDep, SessionDep, verify_request
+from herewith.auth.dependencies import OrganizationDep, SessionDep, identify_request, verify_request
 from herewith.kit.json_body import openapi_body, parse_json_body
 from herewith.kit.pagination import parse_limit
 from herewith.meetings import service
 from herewith.meetings.schemas import CreateMeetingRequest, MeetingList, MeetingOut
 
 router = APIRouter(prefix="/meetings", tags=["meetings"])
-# The two hottest calls, mounted with herewith.auth.dependencies.get_identified_organization: their principal
-# may come from the authenticator's identity cache, unverified. Each acts only through MeetingStore, whose
-# statement checks the key, and calls verify_request before any answer but success, so every answer is
-# the one strict authentication would give.
+# The two hottest calls, mounted without the /v1 dependency: each starts with identify_request, so its
+# principal may come from the authenticator's identity cache, unverified. Each acts only through
+# MeetingStore, whose statement checks the key, and calls verify_request before any answer but success,
+# so every answer is the one strict authentication would give.
 identified_router = APIRouter(prefix="/meetings", tags=["meetings"])
 
 
@@ -29,15 +29,15 @@ def _json(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-# The hottest call: its body is parsed by kit.json_body (same answers as a FastAPI body parameter, less work),
-# and the principal comes from request.state, where the /v1 dependency put it.
+# The hottest call: its body is parsed by kit.json_body (same answers as a FastAPI body parameter, less work).
 @identified_router.post("", status_code=201, response_model=MeetingOut,
                         openapi_extra=openapi_body(CreateMeetingRequest))
 async def create_meeting(request: Request) -> Response:
     """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
+    principal = await identify_request(request)
     try:
         body = parse_json_body(CreateMeetingRequest, request.headers.get("content-type"), await request.body())
-        meeting = await service.create_meeting(request.app.state.meeting_store, request.state.principal, body,
+        meeting = await service.create_meeting(request.app.state.meeting_store, principal, body,
                                                request.app.state.clock.now())
     except Exception:
         await verify_request(request)  # a revoked key's 401 comes before any other error
@@ -60,9 +60,10 @@ async def list_meetings(request: Request, session: SessionDep, org: Organization
 @identified_router.get("/{meetingId}", response_model=MeetingOut)
 async def get_meeting(meetingId: str, request: Request) -> Response:
     """One meeting; 404 when unknown, deleted or another organization's."""
+    principal = await identify_request(request)
     try:
         fields = service.parse_fields(request.query_params.getlist("fields"))
-        meeting = await service.get_meeting(request.app.state.meeting_store, request.state.principal, meetingId)
+        meeting = await service.get_meeting(request.app.state.meeting_store, principal, meetingId)
     except Exception:
         await verify_request(request)  # a revoked key's 401 comes before the 404 (or 400)
         raise
