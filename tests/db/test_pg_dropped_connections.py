@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
