@@ -2,7 +2,7 @@
 (the outbox write in the same transaction), and delivery throughput and latency to a receiver on 127.0.0.1.
 
 One real server (``ThreadServer``: uvicorn in a thread, the app's own sweeper and delivery worker) per
-database; events are published into ``app.state.room_event_sinks`` as the signaling layer does. The sink
+database; events are handed to the server's room event recorder as the signaling layer's publisher does. The sink
 figure without an endpoint is the baseline of the same run. With an endpoint the ratio includes more than the
 outbox write (about 1.7 ms at p50 on SQLite, measured with the worker stopped): the delivery worker, the
 receiver and the server share this process (one GIL) and, on SQLite, the single writer, while they send
@@ -85,13 +85,13 @@ def run(db: str, events: int) -> dict:
         async def backlog() -> None:
             from herewith.webhooks import service
 
-            async with server.app.state.sessionmaker() as s:
+            async with server.services.sessionmaker() as s:
                 now = server.clock.now()
                 for i in range(events):
                     await service.enqueue(s, org.organization_id, "room.client.knocked",
                                           {"meetingId": room.meeting["meetingId"], "n": i}, now)
                 await s.commit()
-            server.app.state.webhook_wakeup.set()
+            server.services.webhook_wakeup.set()
 
         start = time.perf_counter()
         server.run_coro(backlog())

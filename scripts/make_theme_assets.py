@@ -1,4 +1,4 @@
-"""Generate the built-in room theming assets into src/herewith/rooms/assets/ (deterministic; commit the output).
+"""Generate the built-in room theming assets into src/herewith/theming/assets/ (deterministic; commit the output).
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
 
 Writes ``palette-<name>.png`` (vertical gradients, 320x180, stretched at use), ``theme-<name>.png``
 (1600x900 RGBA pictures laid over a palette) and ``logo-default.png``. The names and colours come from
-``herewith.rooms.theme_presets``.
+``herewith.theming.presets``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from herewith.rooms.theme_presets import (  # noqa: E402
+from herewith.theming.presets import (  # noqa: E402
     ASSETS_DIR, BACKGROUND_SIZE, DEFAULT_LOGO, PALETTES, THEMES, palette_asset, theme_asset,
 )
 

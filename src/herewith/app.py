@@ -1,4 +1,12 @@
-"""``create_app()``: the ASGI application and its lifespan (engine, migrations, background tasks).
+"""``create_app()``: the wiring. Settings -> one typed :class:`Services` object -> routers and lifespan.
+
+Every part of the server is built here, once, and handed what it needs (LiveKit's ``wire.go`` plays this
+part there); no other module builds a part or reads ``app.state``. Endpoints reach the parts they use
+through the lifespan state (:meth:`Services.request_state`; read by :mod:`herewith.deps` and each
+domain's dependencies). Events that flow back up the layers go through two typed publishers:
+:class:`~herewith.rooms.events.RoomEvents` (a participant joined, left, knocked: room sessions, insights
+and webhooks subscribe) and :class:`~herewith.meetings.events.MeetingEvents` (a meeting ended: signaling,
+group rooms and theming subscribe).
 
 Usage::
 
@@ -9,78 +17,189 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herewith import __version__, errors
+from herewith.auth.dependencies import get_organization
+from herewith.auth.service import ApiKeyAuthenticator
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_hot_engine, create_sessionmaker, sqlite_path, writer_lock
-from herewith.db.sqlite_inline import InlineReader, run_checkpointer
 from herewith.db.migrate import upgrade
+from herewith.db.sqlite_inline import InlineReader, run_checkpointer
+from herewith.insights.endpoints import router as insights_router
+from herewith.jobs.sweeper import Sweeper
+from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.json_body import register_body_schemas
-from herewith.kit.time import Clock
 from herewith.kit.logs import configure_logging
-from herewith.auth.service import ApiKeyAuthenticator
-from herewith.meetings.endpoints import identified_router as meetings_identified_router, router as meetings_router
+from herewith.kit.time import Clock
+from herewith.media.group_rooms import GroupRooms
+from herewith.media.setup import create_group_rooms
+from herewith.meetings.endpoints import identified_router as meetings_identified_router
+from herewith.meetings.endpoints import router as meetings_router
+from herewith.meetings.events import MeetingEvents
 from herewith.meetings.schemas import CreateMeetingRequest
 from herewith.meetings.service import MeetingStore
-from herewith.insights.endpoints import router as insights_router
+from herewith.ratelimit.core import RateLimiter
+from herewith.ratelimit.http import RateLimitHeaders, rate_limit_enforcer
+from herewith.ratelimit.setup import create_limiter
+from herewith.rooms.events import RoomEvents
+from herewith.sessions.service import RoomEventRecorder
+from herewith.signaling.endpoint import router as signaling_router
+from herewith.signaling.service import Signaling
+from herewith.theming import service as theming_service
+from herewith.theming.endpoints import public_router as themes_public_router
+from herewith.theming.endpoints import router as theme_router
+from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
+from herewith.theming.storage import ThemeStore
+from herewith.web.routes import install as install_room_pages
 from herewith.webhooks.endpoints import router as webhooks_router
-from herewith.webhooks.setup import install as install_sessions_and_webhooks
-from herewith.auth.dependencies import get_organization
-from herewith.ratelimit.http import install as install_ratelimit
-from herewith.rooms.theme_endpoints import install as install_theming, router as theme_router
 
 log = structlog.get_logger(__name__)
 
-# Callables run at start-up with the app; each may return background coroutines to run until shutdown.
-StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+@dataclass
+class Services:
+    """Every long-lived part of one Herewith process, built once by :func:`build_services`.
+
+    The database parts (``engine``, ``sessionmaker``) are created without connecting; the lifespan migrates,
+    starts the background work and closes everything in order.
+    """
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    limiter: RateLimiter | None
+    room_events: RoomEvents
+    meeting_events: MeetingEvents
+    webhook_wakeup: asyncio.Event
+    recorder: RoomEventRecorder
+    sweeper: Sweeper
+    theme_store: ThemeStore
+    group_rooms: GroupRooms | None
+    signaling: Signaling
+    authenticator: ApiKeyAuthenticator | None = None
+    meeting_store: MeetingStore | None = None
+    background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def request_state(self) -> dict[str, Any]:
+        """The parts endpoints may use, by name: the lifespan state copied into every request."""
+        return {
+            "settings": self.settings,
+            "clock": self.clock,
+            "sessionmaker": self.sessionmaker,
+            "authenticator": self.authenticator,
+            "meeting_store": self.meeting_store,
+            "charge_request": rate_limit_enforcer(self.limiter) if self.limiter is not None else None,
+            "meeting_events": self.meeting_events,
+            "webhook_wakeup": self.webhook_wakeup,
+            "theme_store": self.theme_store,
+            "signaling": self.signaling,
+        }
+
+
+def build_services(settings: Settings, clock: Clock) -> Services:
+    """Build every part and connect the publishers to their subscribers (no I/O happens here)."""
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    room_events = RoomEvents()
+    meeting_events = MeetingEvents()
+    webhook_wakeup = asyncio.Event()
+    recorder = RoomEventRecorder(sessionmaker, settings, webhook_wakeup)
+    room_events.subscribe(recorder)
+    group_rooms = create_group_rooms(settings, sessionmaker)
+    signaling = Signaling(settings, clock, sessionmaker, room_events,
+                          group_rooms.room_for if group_rooms is not None else None)
+    theme_store = ThemeStore(settings.data_dir / "themes")
+
+    async def forget_theme(meeting: Any, reason: str) -> None:
+        # deleted, or deactivated at endDate + 1 h (the room page is a 410 from then on): images go.
+        await theming_service.forget_room(theme_store, meeting)
+
+    meeting_events.subscribe(signaling.on_meeting_deleted)  # ends the call for everyone in the room
+    if group_rooms is not None:
+        meeting_events.subscribe(group_rooms.on_meeting_deleted)  # destroys the Janus room
+    meeting_events.subscribe(forget_theme)
+    return Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        limiter=create_limiter(settings),
+        room_events=room_events,
+        meeting_events=meeting_events,
+        webhook_wakeup=webhook_wakeup,
+        recorder=recorder,
+        sweeper=Sweeper(sessionmaker, settings, clock, meeting_events, webhook_wakeup),
+        theme_store=theme_store,
+        group_rooms=group_rooms,
+        signaling=signaling,
+    )
+
+
+def services_of(app: FastAPI) -> Services:
+    """The :class:`Services` of an app made by :func:`create_app` (tests and benchmarks reach parts here)."""
+    return app.state.services
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the app. ``settings`` default to the environment; ``clock`` lets tests move time."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    services = build_services(settings, clock or Clock())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        await upgrade(engine)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        s = services
+        await upgrade(s.engine)
+        tasks = s.background_tasks
         # The per-request lookups of the hot calls: batched per event-loop tick (auth and meetings), or on
         # SQLite synchronous point reads on a connection of their own (see db/sqlite_inline.py).
         inline = None
-        if engine.dialect.name == "sqlite":
+        if s.engine.dialect.name == "sqlite":
             path = sqlite_path(settings.sqlalchemy_url)
             inline = InlineReader(path)
-            # WAL checkpoints off the event loop (see db/sqlite_inline.py)
-            app.state.background_tasks.append(asyncio.create_task(run_checkpointer(path, writer=writer_lock(engine))))
-        hot_engine = create_hot_engine(settings, engine)
-        app.state.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
-        app.state.meeting_store = MeetingStore(hot_engine, inline=inline)
-        for hook in app.state.startup_hooks:
-            await hook(app)
-        log.info("started", database=engine.dialect.name, public_url=settings.public_url)
+            tasks.append(asyncio.create_task(run_checkpointer(path, writer=writer_lock(s.engine))))
+        hot_engine = create_hot_engine(settings, s.engine)
+        s.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
+        s.meeting_store = MeetingStore(hot_engine, inline=inline)
+        if s.group_rooms is not None:
+            # Janus starts in the background: the server answers at once; group-room joins wait for it.
+            tasks.append(asyncio.create_task(s.group_rooms.start(), name="janus-start"))
+        if settings.background_tasks:
+            tasks.append(asyncio.create_task(s.sweeper.run(), name="lifecycle-sweeper"))
+            tasks.append(asyncio.create_task(
+                run_webhook_delivery(s.sessionmaker, settings, s.clock.now, s.webhook_wakeup), name="webhook-delivery"))
+        log.info("started", database=s.engine.dialect.name, public_url=settings.public_url)
         try:
-            yield
+            yield s.request_state()
         finally:
-            for task in app.state.background_tasks:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*app.state.background_tasks, return_exceptions=True)
-            for hook in app.state.shutdown_hooks:
-                await hook(app)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.clear()
+            # In order: no new room events, the last ones recorded, then the media and the database.
+            await s.signaling.close()
+            await s.room_events.close()
+            await s.recorder.flush_stats()
+            if s.group_rooms is not None:
+                await s.group_rooms.stop()
+            if s.limiter is not None:
+                await s.limiter.aclose()
             if inline is not None:
                 inline.close()
-            if hot_engine is not engine:
+            if hot_engine is not s.engine:
                 await hot_engine.dispose()
-            await engine.dispose()
+            await s.engine.dispose()
 
     app = FastAPI(
         title="Herewith",
@@ -91,48 +210,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.clock = clock or Clock()
-    app.state.startup_hooks: list[StartupHook] = []
-    app.state.shutdown_hooks: list[StartupHook] = []
-    app.state.background_tasks: list[asyncio.Task[Any]] = []
-    # Called as hook(meeting, reason) after a meeting was deleted ("deleted") or deactivated ("expired"):
-    # signaling ends the call for everyone in it, media destroys SFU rooms.
-    app.state.meeting_deleted_hooks: list[Callable[[Any, str], Awaitable[None]]] = []
-    # Sinks of herewith.signaling.events.RoomEvent (room sessions, insights, webhooks).
-    app.state.room_event_sinks: list[Callable[[Any], Awaitable[None]]] = []
+    app.state.services = services
     errors.install(app)
-    install_ratelimit(app, settings)
-    install_sessions_and_webhooks(app)  # room sessions sink, lifecycle sweeper, webhook delivery
 
     # Every /v1 call: Bearer key -> organization -> rate-limit charge (429 before the endpoint runs).
-    # Each router is included in the app itself: FastAPI matches included routers level by level, and a
-    # /v1 router wrapping these four cost a request about as much routing again (measured: bench/api.py).
     v1 = {"prefix": "/v1", "dependencies": [Depends(get_organization)]}
-    # POST /v1/meetings and GET /v1/meetings/{id} authenticate and charge themselves (identify_request): their
-    # statement checks the key (MeetingStore), so the key's identity may come from the authenticator's cache.
     app.include_router(meetings_identified_router, prefix="/v1")
     app.include_router(meetings_router, **v1)
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
-    register_body_schemas(app, [CreateMeetingRequest])  # parsed by the endpoint (kit.json_body)
-    install_theming(app)  # public /themes/* images and theme file clean-up
+    register_body_schemas(app, [CreateMeetingRequest, ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])
+    app.include_router(themes_public_router)  # public /themes/* images
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    # Signaling WebSocket (/signal/{roomName}) and, last of all, the room page GET /{roomName}.
-    from herewith.signaling.service import install as install_signaling
-    from herewith.web.routes import install as install_room_pages
+    app.include_router(signaling_router)  # the signaling WebSocket /signal/{roomName}
+    install_room_pages(app)  # last of all: the room page GET /{roomName}
 
-    from herewith.media.setup import install as install_media
-
-    install_media(app)  # issue 7: group rooms on Janus (supervised local Janus or HEREWITH_JANUS_URL)
-    install_signaling(app)
-    install_room_pages(app)
-
+    if services.limiter is not None:
+        app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -105,7 +105,7 @@ async def test_group_room_on_janus(server: Any, client: httpx.AsyncClient, pages
     meeting = await create_meeting(client, roomMode="group")
     room = urlparse(meeting["roomUrl"]).path
     viewer_key = parse_qs(urlparse(meeting["viewerRoomUrl"]).query)["roomKey"][0]
-    group_rooms = server.app.state.group_rooms
+    group_rooms = server.services.group_rooms
     assert group_rooms is not None and group_rooms.supervisor is not None
     started = time.monotonic()
 

@@ -96,7 +96,7 @@ async def test_viewer_mode_template(client, server):
     from sqlalchemy import select  # noqa: PLC0415
 
     async def load():
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             return await s.scalar(select(Meeting).where(Meeting.id == m["meetingId"]))
 
     row = server.run_coro(load())
@@ -119,7 +119,7 @@ async def test_options_are_stored(client, server):
     from sqlalchemy import select  # noqa: PLC0415
 
     async def load():
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             return await s.scalar(select(Meeting).where(Meeting.id == r.json()["meetingId"]))
 
     row = server.run_coro(load())
@@ -379,7 +379,7 @@ async def test_revoked_key_is_refused_at_once(server, client, org):
         assert (await c2.get(f"/meetings/{made['meetingId']}")).status_code == 200
 
         async def revoke():
-            async with server.app.state.sessionmaker() as s:
+            async with server.services.sessionmaker() as s:
                 keys = await auth_service.list_api_keys(s, org.organization_id)
                 target = next(k for k in keys if second_key.startswith(k.prefix))
                 await auth_service.revoke_api_key(s, target.id)
@@ -405,7 +405,7 @@ async def _add_key(server, organization_id):
     from herewith.auth import service as auth_service  # noqa: PLC0415
 
     async def go():
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             result = await auth_service.create_api_key(s, organization_id, "second")
             await s.commit()
             return result

@@ -47,7 +47,7 @@ def rl_server(request, settings: Settings) -> Iterator[ThreadServer]:
         settings = settings.model_copy(update={"redis_url": None})
     srv = ThreadServer(settings).start()
     srv.rl_clock = ManualClock(time.time())  # type: ignore[attr-defined]
-    srv.app.state.ratelimiter.clock = srv.rl_clock
+    srv.services.limiter.clock = srv.rl_clock
     yield srv
     srv.stop()
 

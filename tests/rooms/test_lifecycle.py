@@ -18,7 +18,7 @@ from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
 from herewith.config import Settings
 from herewith.kit.time import format_utc, parse_datetime
 from herewith.meetings.models import Meeting
-from herewith.rooms.lifecycle import sweep_once
+from herewith.jobs.sweeper import sweep_once
 from tests.webhooks.helpers import Receiver, Room, await_for, person
 
 
@@ -37,7 +37,7 @@ def receiver():
 
 def _meeting_row(server, meeting_id: str) -> Meeting:
     async def get() -> Meeting:
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             return await s.scalar(select(Meeting).where(Meeting.id == meeting_id))
 
     return server.run_coro(get())
@@ -53,10 +53,10 @@ async def _create(client, server, minutes: int = 10) -> dict:
 async def test_deactivation_at_end_plus_one_hour_then_deletion(client, server, org, receiver):
     told: list[tuple[str, str]] = []
 
-    async def hook(meeting, reason):  # noqa: ANN001 - the signaling layer's hook, as registered
+    async def hook(meeting, reason):  # noqa: ANN001 - a MeetingEvents subscriber, as signaling is
         told.append((meeting.id, reason))
 
-    server.app.state.meeting_deleted_hooks.append(hook)
+    server.services.meeting_events.subscribe(hook)
     await client.post("/webhooks", json={"url": receiver.url})
     meeting = await _create(client, server)
     end = parse_datetime(meeting["endDate"])
@@ -114,7 +114,7 @@ async def test_catch_up_after_downtime_deactivates_and_deletes_in_one_sweep(clie
     later = server.clock.now() + timedelta(hours=30)
 
     async def sweep():
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             result = await sweep_once(s, later, server.settings)
             await s.commit()
             return result
@@ -135,7 +135,7 @@ async def test_sweepers_in_two_processes_claim_disjoint_rows(client, server, org
     later = server.clock.now() + timedelta(hours=2)
 
     async def two_sweepers():
-        maker = server.app.state.sessionmaker
+        maker = server.services.sessionmaker
         async with maker() as first, maker() as second:
             r1 = await sweep_once(first, later, server.settings, limit=2)  # holds its two rows locked
             r2 = await sweep_once(second, later, server.settings)  # skips them, takes the third

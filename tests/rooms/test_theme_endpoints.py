@@ -9,9 +9,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from herewith.rooms.theme_presets import DEFAULT_COLORS
-from herewith.rooms.theme_schemas import RoomTheme
-from herewith.rooms.theme_service import get_room_theme
+from herewith.theming.presets import DEFAULT_COLORS
+from herewith.theming.schemas import RoomTheme
+from herewith.theming.service import get_room_theme
 from tests.rooms.theme_helpers import bomb_png, image_bytes, jpeg, noise_png, png
 
 FUTURE = "2099-02-18T14:23:00.000Z"
@@ -29,7 +29,7 @@ async def new_room(client: httpx.AsyncClient) -> str:
 
 async def room_theme(server, room: str) -> RoomTheme:  # noqa: ANN001
     async def read() -> RoomTheme:
-        async with server.app.state.sessionmaker() as session:
+        async with server.services.sessionmaker() as session:
             return await get_room_theme(session, room)
 
     return await asyncio.to_thread(server.run_coro, read())

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from herewith.errors import BadRequest, PayloadTooLarge
-from herewith.rooms.theme_images import MAX_BYTES, check_image, default_logo, preset_background
-from herewith.rooms.theme_presets import PALETTES, THEMES, palette_asset, theme_asset
-from herewith.rooms.theme_schemas import RoomTheme
-from herewith.rooms.theme_service import normalize_room_name, resolve
+from herewith.theming.images import MAX_BYTES, check_image, default_logo, preset_background
+from herewith.theming.presets import PALETTES, THEMES, palette_asset, theme_asset
+from herewith.theming.schemas import RoomTheme
+from herewith.theming.service import normalize_room_name, resolve
 from tests.rooms.theme_helpers import bomb_png, image_bytes, jpeg, noise_png, png
 
 
@@ -106,7 +106,7 @@ def test_room_names_from_paths():
 def test_theming_paths_and_enums_match_the_vendor_spec(tmp_path):
     from herewith.app import create_app
     from herewith.config import Settings
-    from herewith.rooms.theme_schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
+    from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
     from tests.support.contract import spec
 
     ours = create_app(Settings(data_dir=tmp_path)).openapi()["paths"]

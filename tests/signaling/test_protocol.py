@@ -18,7 +18,7 @@ import pytest
 
 from herewith.auth.room_keys import issue_room_key
 from herewith.config import Settings
-from herewith.signaling.events import RoomEvent
+from herewith.rooms.events import RoomEvent
 from tests.signaling.helpers import SDP_RECVONLY, SDP_SENDS, Client, create_meeting, room_key
 from tests.support.servers import ThreadServer, create_org_key
 
@@ -45,7 +45,7 @@ def events(server: ThreadServer) -> list[RoomEvent]:
     async def sink(event: RoomEvent) -> None:
         seen.append(event)
 
-    server.app.state.room_event_sinks.append(sink)
+    server.services.room_events.subscribe(sink)
     return seen
 
 
@@ -78,7 +78,7 @@ async def test_join_presence_update_leave(server: ThreadServer, client: httpx.As
         left = await ann.expect("participant_left")
         assert left == {"type": "participant_left", "participantId": bob.id, "reason": "left"}
 
-    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
+    await asyncio.to_thread(server.run_coro, server.services.room_events.flush())
     kinds = [e.type for e in events]
     assert kinds[:3] == ["participant.joined", "participant.joined", "participant.left"]
     first = events[0]
@@ -287,7 +287,7 @@ async def test_locked_room_knock_accept_reject_cancel(server: ThreadServer, clie
             await host.expect("knocked")
             await host.send({"type": "lock", "locked": False})
             assert (await waiting.expect("joined"))["role"] == "granted_visitor"
-    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
+    await asyncio.to_thread(server.run_coro, server.services.room_events.flush())
     kinds = [e.type for e in events]
     assert kinds.count("participant.knocked") == 4 and kinds.count("participant.knock_cancelled") == 1
     assert all(e.participant.role_name for e in events)
@@ -493,7 +493,7 @@ async def test_stats_samples_become_room_events(server: ThreadServer, client: ht
         await c.send({"type": "stats", **sample})
         await c.send({"type": "ping"})
         await c.expect("pong")
-    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
+    await asyncio.to_thread(server.run_coro, server.services.room_events.flush())
     stats = [e for e in events if e.type == "participant.stats"]
     assert len(stats) == 1 and stats[0].stats == sample
     assert stats[0].participant.display_name == "Ann" and stats[0].participant.user_agent == "UA"
@@ -536,7 +536,7 @@ async def test_sinks_with_handle_batch_get_events_in_order(server: ThreadServer,
         async def handle_batch(self, events: list[RoomEvent]) -> None:
             batches.append(list(events))
 
-    server.app.state.room_event_sinks.append(BatchSink())
+    server.services.room_events.subscribe(BatchSink())
     m = await create_meeting(client)
     sample = {"type": "stats", "packetLossSend": 0, "packetLossRecv": 0, "bitrateSend": 1, "bitrateRecv": 1, "sampleRateMs": 5000}
     async with Client(server.ws_url, m["roomName"]) as c:
@@ -545,6 +545,6 @@ async def test_sinks_with_handle_batch_get_events_in_order(server: ThreadServer,
             await c.send(sample)
         await c.send({"type": "ping"})
         await c.expect("pong")
-    await asyncio.to_thread(server.run_coro, server.app.state.signaling.flush_events())
+    await asyncio.to_thread(server.run_coro, server.services.room_events.flush())
     flat = [e.type for b in batches for e in b]
     assert flat == ["participant.joined"] + ["participant.stats"] * 20 + ["participant.left"]

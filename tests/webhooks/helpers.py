@@ -12,7 +12,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from herewith.signaling.events import ParticipantInfo, RoomEvent
+from herewith.rooms.events import ParticipantInfo, RoomEvent
 from tests.support.servers import free_port
 
 
@@ -121,7 +121,8 @@ def person(name: str, role: str = "visitor", **extra: Any) -> ParticipantInfo:
 
 
 class Room:
-    """Drives a meeting's room by publishing RoomEvents into ``server.app.state.room_event_sinks``.
+    """Drives a meeting's room by handing RoomEvents to the server's room event recorder, as the live room's
+    events reach it.
 
     Keeps the list of people in the call, as the live room does, and stamps events with the server clock.
     """
@@ -141,8 +142,7 @@ class Room:
 
     def publish(self, event: RoomEvent) -> None:
         async def go() -> None:
-            for sink in self.server.app.state.room_event_sinks:
-                await sink(event)
+            await self.server.services.recorder(event)
 
         self.server.run_coro(go())
 

@@ -90,7 +90,7 @@ def _count_sync(server, hook) -> int:
     from herewith.webhooks.models import WebhookDelivery
 
     async def count() -> int:
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             return await s.scalar(select(func.count()).select_from(WebhookDelivery)
                                   .where(WebhookDelivery.endpoint_id == hook["webhookId"]))
 
@@ -147,7 +147,7 @@ def _state(server, hook) -> str:
     from herewith.webhooks.models import WebhookEvent
 
     async def get() -> str:
-        async with server.app.state.sessionmaker() as s:
+        async with server.services.sessionmaker() as s:
             return await s.scalar(select(WebhookEvent.state).where(WebhookEvent.endpoint_id == hook["webhookId"]))
 
     return server.run_coro(get())

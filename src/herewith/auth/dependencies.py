@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.auth.models import OrganizationRef, Principal
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session that commits when the endpoint returns and rolls back when it raises (services never commit)."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-
-
-# scope="function": commit before the response is sent, so nothing is acknowledged that is not durable.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+from herewith.deps import SessionDep, get_session  # noqa: F401 - re-exported for endpoints
 
 
 async def _admit(request: Request, principal: Principal) -> OrganizationRef:
     org = principal.organization
     request.state.principal = principal
     request.state.organization = org
-    charge = getattr(request.app.state, "charge_request", None)
+    charge = request.state.charge_request
     if charge is not None:
         pending = charge(request, org)  # decided at once, or an awaitable (the limiter needs Redis)
         if pending is not None:
@@ -44,7 +27,7 @@ async def get_organization(request: Request) -> OrganizationRef:
     ``request.state.principal`` and ``request.state.organization``. 401 otherwise
     (see :class:`~herewith.auth.service.ApiKeyAuthenticator`).
 
-    Then, once per request, ``app.state.charge_request(request, org)`` when set (awaited when it returns an
+    Then, once per request, ``request.state.charge_request(request, org)`` (from the lifespan state) when set (awaited when it returns an
     awaitable): the rate limiter charges the request's points there and raises the contract's 429 before
     the endpoint runs (:func:`herewith.ratelimit.http.rate_limit_enforcer`). It is the dependency of the
     ``/v1`` routers (but see :func:`identify_request`), so every ``/v1`` call is authenticated and
@@ -52,7 +35,7 @@ async def get_organization(request: Request) -> OrganizationRef:
     """
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        principal = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
+        principal = await request.state.authenticator.authenticate(request.headers.get("authorization"))
         return await _admit(request, principal)
     if not principal.verified:
         await verify_request(request)
@@ -70,7 +53,7 @@ async def identify_request(request: Request) -> Principal:
     A plain call rather than a FastAPI dependency: resolving a dependency cost those endpoints about 4 %
     of their instructions (``bench/icount.py``).
     """
-    principal = await request.app.state.authenticator.identify(request.headers.get("authorization"))
+    principal = await request.state.authenticator.identify(request.headers.get("authorization"))
     await _admit(request, principal)
     return principal
 
@@ -82,7 +65,7 @@ async def verify_request(request: Request) -> None:
     its 401 first, as with :func:`get_organization`."""
     principal: Principal = request.state.principal
     if not principal.verified:
-        request.state.principal = await request.app.state.authenticator.authenticate(
+        request.state.principal = await request.state.authenticator.authenticate(
             request.headers.get("authorization"))
 
 

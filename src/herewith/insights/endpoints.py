@@ -28,7 +28,7 @@ async def rooms(request: Request, session: SessionDep, org: OrganizationDep) -> 
     q = request.query_params
     results, cursor = await service.room_insights(
         session, org.id, _query(request), q.get("cursor"), parse_limit(q.get("limit"), service.DEFAULT_LIMIT),
-        request.app.state.clock.now(),
+        request.state.clock.now(),
     )
     return RoomInsightList(cursor=cursor, results=results)
 
@@ -39,7 +39,7 @@ async def room_sessions(request: Request, session: SessionDep, org: Organization
     q = request.query_params
     results, cursor = await service.room_session_insights(
         session, org.id, _query(request), q.get("cursor"), parse_limit(q.get("limit"), service.DEFAULT_LIMIT),
-        request.app.state.clock.now(),
+        request.state.clock.now(),
     )
     return RoomSessionInsightList(cursor=cursor, results=results)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.meetings.models import Meeting
-from herewith.rooms.models_sessions import RoomParticipant, RoomSession, StatsSample
+from herewith.sessions.models import RoomParticipant, RoomSession, StatsSample
 
 
 def _like_escape(value: str) -> str:

@@ -30,7 +30,7 @@ from herewith.insights.schemas import (
 )
 from herewith.kit.pagination import decode_cursor, encode_cursor
 from herewith.kit.time import format_utc, parse_datetime
-from herewith.rooms.models_sessions import RoomParticipant, RoomSession
+from herewith.sessions.models import RoomParticipant, RoomSession
 
 DEFAULT_LIMIT = 10
 T = TypeVar("T")

@@ -19,7 +19,7 @@ identified_router = APIRouter(prefix="/meetings", tags=["meetings"])
 
 
 def _urls(request: Request) -> service.RoomUrls:
-    settings = request.app.state.settings
+    settings = request.state.settings
     return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
 
 
@@ -37,8 +37,8 @@ async def create_meeting(request: Request) -> Response:
     principal = await identify_request(request)
     try:
         body = parse_json_body(CreateMeetingRequest, request.headers.get("content-type"), await request.body())
-        meeting = await service.create_meeting(request.app.state.meeting_store, principal, body,
-                                               request.app.state.clock.now())
+        meeting = await service.create_meeting(request.state.meeting_store, principal, body,
+                                               request.state.clock.now())
     except Exception:
         await verify_request(request)  # a revoked key's 401 comes before any other error
         raise
@@ -63,7 +63,7 @@ async def get_meeting(meetingId: str, request: Request) -> Response:
     principal = await identify_request(request)
     try:
         fields = service.parse_fields(request.query_params.getlist("fields"))
-        meeting = await service.get_meeting(request.app.state.meeting_store, principal, meetingId)
+        meeting = await service.get_meeting(request.state.meeting_store, principal, meetingId)
     except Exception:
         await verify_request(request)  # a revoked key's 401 comes before the 404 (or 400)
         raise
@@ -73,9 +73,8 @@ async def get_meeting(meetingId: str, request: Request) -> Response:
 @router.delete("/{meetingId}", status_code=204)
 async def delete_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> Response:
     """Delete a meeting: 204, idempotent; everyone in the room is removed at once."""
-    meeting = await service.delete_meeting(session, org, meetingId, request.app.state.clock.now())
+    meeting = await service.delete_meeting(session, org, meetingId, request.state.clock.now())
     if meeting is not None:
         await session.commit()  # the room must not outlive the acknowledged delete
-        for hook in request.app.state.meeting_deleted_hooks:
-            await hook(meeting, "deleted")
+        await request.state.meeting_events.ended(meeting, "deleted")
     return Response(status_code=204)

@@ -16,8 +16,10 @@
 
 Usage (what ``create_app`` does)::
 
+    limiter = create_limiter(settings)
+    charge_request = rate_limit_enforcer(limiter)          # the lifespan state's ``charge_request``
+    app.add_middleware(RateLimitHeaders)
     app.include_router(meetings_router, prefix="/v1", dependencies=[Depends(get_organization)])
-    install(app, settings)
 """
 
 from __future__ import annotations
@@ -29,14 +31,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from herewith.auth.models import OrganizationRef
 from herewith.errors import HerewithError
 
 from .core import Decision, RateLimiter, RateLimiterUnavailable, budget_for, cost_of
-from .setup import create_limiter
 
 STATE_KEY = "ratelimit"
 
@@ -62,7 +63,7 @@ def _raw_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
 
 
 def rate_limit_enforcer(limiter: RateLimiter) -> Callable[[Request, OrganizationRef], Awaitable[None] | None]:
-    """The ``app.state.charge_request`` hook for ``limiter``.
+    """The ``charge_request`` hook for ``limiter`` (the lifespan state's; called by the ``/v1`` dependency).
 
     ``hook(request, org)`` charges the request to its organization's budget, stores the :class:`Decision`
     in ``request.state.ratelimit`` for :class:`RateLimitHeaders`, and raises the contract's 429 when the
@@ -120,22 +121,3 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def install(app: FastAPI, settings: Any) -> None:
-    """Attach the limiter chosen by ``settings`` (see :func:`~herewith.ratelimit.create_limiter`) as
-    ``app.state.ratelimiter``, its :func:`rate_limit_enforcer` hook as ``app.state.charge_request``, the header
-    middleware, and a shutdown hook that closes the backend. Every ``/v1`` router must carry
-    ``Depends(get_organization)``."""
-    limiter = create_limiter(settings)
-    app.state.ratelimiter = limiter
-    # called by the /v1 authentication dependency; None when the limiter is off (nothing to charge)
-    app.state.charge_request = rate_limit_enforcer(limiter) if limiter is not None else None
-    app.add_middleware(RateLimitHeaders)
-
-    async def close(_: FastAPI) -> None:
-        if limiter is not None:
-            await limiter.aclose()
-
-    if hasattr(app.state, "shutdown_hooks"):
-        app.state.shutdown_hooks.append(close)

@@ -18,7 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,26 @@ def normalize_room_name(name: str) -> str:
     return name
 
 
+class MeetingLifecycle(Protocol):
+    """What liveness reads of a meeting (the ORM ``Meeting`` has it)."""
+
+    end_date: datetime
+    deleted_at: datetime | None
+    deactivated_at: datetime | None
+
+
+def room_state(meeting: MeetingLifecycle, now: datetime,
+               deactivate_after: timedelta = DEACTIVATE_AFTER_END) -> Literal["live", "deleted", "expired"]:
+    """The one rule of "is this room live?" (CONTRACT.md, "Meetings", lifecycle): ``deleted`` once
+    ``deleted_at`` is set; ``expired`` once ``deactivated_at`` is set or ``now`` is later than ``endDate`` +
+    ``deactivate_after`` (1 hour), even before the sweeper marked it; ``live`` otherwise."""
+    if meeting.deleted_at is not None:
+        return "deleted"
+    if meeting.deactivated_at is not None or now > meeting.end_date + deactivate_after:
+        return "expired"
+    return "live"
+
+
 async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
                       deactivate_after: timedelta = DEACTIVATE_AFTER_END) -> RoomRef:
     """The live room named ``room_name`` (with or without the leading slash) at time ``now`` (aware UTC).
@@ -72,10 +92,9 @@ async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
     meeting = await meetings_repository.get_by_room_name(session, name)
     if meeting is None:
         raise RoomNotFound(name)
-    if meeting.deleted_at is not None:
-        raise RoomGone("deleted")
-    if meeting.deactivated_at is not None or now > meeting.end_date + deactivate_after:
-        raise RoomGone("expired")
+    state = room_state(meeting, now, deactivate_after)
+    if state != "live":
+        raise RoomGone(state)
     return RoomRef(
         meeting_id=meeting.id,
         organization_id=meeting.organization_id,
@@ -85,6 +104,12 @@ async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
         template_type=meeting.template_type,
         end_date=meeting.end_date,
     )
+
+
+async def meeting_is_live(session: AsyncSession, meeting_id: str) -> bool:
+    """True when the meeting exists and is neither deleted nor deactivated (its room may hold people)."""
+    meeting = await meetings_repository.get_by_id(session, meeting_id)
+    return meeting is not None and meeting.deleted_at is None and meeting.deactivated_at is None
 
 
 def turn_credentials(secret: str, ttl_seconds: int, now: datetime, user: str | None = None) -> tuple[str, str]:

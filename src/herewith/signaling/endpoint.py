@@ -117,7 +117,7 @@ class Budget:
 @router.websocket("/signal/{roomName}")
 async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path name as in the contract
     """A participant's signaling connection to room ``/{roomName}``."""
-    signaling = ws.app.state.signaling
+    signaling = ws.state.signaling
     settings = signaling.settings
     await ws.accept()
     conn = Connection(ws)

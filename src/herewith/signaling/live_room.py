@@ -33,7 +33,7 @@ import structlog
 
 from herewith.kit.time import format_utc
 from herewith.signaling import protocol as p
-from herewith.signaling.events import ParticipantInfo, RoomEvent, RoomEventType
+from herewith.rooms.events import ParticipantInfo, RoomEvent, RoomEventType
 
 log = structlog.get_logger(__name__)
 

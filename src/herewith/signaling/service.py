@@ -1,12 +1,12 @@
 """Signaling wired to the rest of the server: room lookup, roles from roomKey, limits, events, DELETE.
 
-:class:`Signaling` is created once per app (``app.state.signaling``) by :func:`install`. The transport calls
+:class:`Signaling` is created once per process by ``create_app``. The transport calls
 :meth:`Signaling.enter` with the first (``join``) message of a connection; everything after goes to the
 returned :class:`~herewith.signaling.live_room.LiveRoom`.
 
 Usage::
 
-    signaling = install(app)                     # in create_app
+    signaling = Signaling(settings, clock, sessionmaker, room_events, group_rooms.room_for)
     room, status = await signaling.enter("/abc", participant_id, outbox, join_msg)
 """
 
@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herewith.config import Settings
+from herewith.kit.time import Clock
 from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
 from herewith.rooms import service as rooms
 from herewith.signaling import protocol as p
-from herewith.signaling.events import MAX_BATCH, RoomEvent
+from herewith.rooms.events import RoomEvents
 from herewith.signaling.live_room import (
     CLOSE_GONE,
     CLOSE_NOT_FOUND,
@@ -34,82 +38,38 @@ from herewith.signaling.router import LocalRouter, Router
 
 log = structlog.get_logger(__name__)
 
-EVENT_QUEUE_LIMIT = 20_000
 
 
 class Signaling:
-    """Rooms of this process and the rules that need settings, the clock and the database."""
+    """Rooms of this process and the rules that need settings, the clock and the database.
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.settings = app.state.settings
-        self.clock = app.state.clock
-        self.router: Router = LocalRouter(self._config_for, self._emit, self.settings.room_empty_grace_seconds)
-        # Room events leave through one ordered queue drained by one task, so a slow sink (a database write)
-        # never holds up a room; under pressure, statistics samples are dropped first.
-        self._events: asyncio.Queue[RoomEvent] | None = None
-        self._event_worker: asyncio.Task[None] | None = None
-        self.dropped_events = 0
+    ``room_events`` receives every event of every live room; ``sfu_room_for`` (group rooms on Janus, None
+    when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock, sessionmaker: async_sessionmaker[AsyncSession],
+                 room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], Any] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._sessionmaker = sessionmaker
+        self._room_events = room_events
+        self._sfu_room_for = sfu_room_for
+        self.router: Router = LocalRouter(self._config_for, room_events.publish, settings.room_empty_grace_seconds)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _config_for(self, ref: RoomRefLike) -> RoomConfig:
         s = self.settings
         group = ref.room_mode == "group"
+        sfu = self._sfu_room_for is not None and group
         return RoomConfig(
             max_senders=s.room_max_participants_group if group else s.room_max_senders_normal,
             max_viewers=s.room_max_participants_group if group else s.room_max_viewers_normal,
             ice_servers=lambda pid: rooms.ice_servers(s, self.clock.now(), pid),
             now=self.clock.now,
             ping_interval_ms=int(s.signaling_ping_interval_seconds * 1000),
-            media="sfu" if group and getattr(self.app.state, "sfu_available", False) else "mesh",
-            # issue 7: the Janus control plane's room object (herewith.media.group_rooms) for SFU rooms
-            sfu=(self.app.state.group_rooms.room_for(ref)
-                 if group and getattr(self.app.state, "sfu_available", False) else None),
+            media="sfu" if sfu else "mesh",
+            sfu=self._sfu_room_for(ref) if sfu else None,  # type: ignore[misc]
         )
-
-    async def _emit(self, event: RoomEvent) -> None:
-        if not self.app.state.room_event_sinks:
-            return
-        if self._events is None:
-            self._events = asyncio.Queue(EVENT_QUEUE_LIMIT)
-            self._event_worker = asyncio.get_running_loop().create_task(self._deliver_events())
-        if event.type == "participant.stats" and self._events.qsize() > EVENT_QUEUE_LIMIT // 2:
-            self.dropped_events += 1
-            return
-        try:
-            self._events.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped_events += 1
-            log.warning("room_event_dropped", type=event.type, room_name=event.room_name)
-
-    async def _deliver_events(self) -> None:
-        """Hand queued events to every sink in order; sinks with ``handle_batch`` get them in batches."""
-        queue = self._events
-        assert queue is not None
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < MAX_BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
-            for sink in list(self.app.state.room_event_sinks):
-                handle_batch = getattr(sink, "handle_batch", None)
-                if handle_batch is not None:
-                    try:
-                        await handle_batch(batch)
-                    except Exception:  # noqa: BLE001 - sinks must not break rooms
-                        log.exception("room_event_sink_failed", type="batch", size=len(batch))
-                    continue
-                for event in batch:
-                    try:
-                        await sink(event)
-                    except Exception:  # noqa: BLE001 - sinks must not break rooms
-                        log.exception("room_event_sink_failed", type=event.type)
-            for _ in batch:
-                queue.task_done()
-
-    async def flush_events(self) -> None:
-        """Wait until every room event published so far reached the sinks (tests, shutdown)."""
-        if self._events is not None:
-            await self._events.join()
 
     def role_for(self, room_key: str | None, room_name: str) -> str:
         """``host`` or ``viewer`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
@@ -122,8 +82,8 @@ class Signaling:
 
     async def lookup(self, room_name: str) -> rooms.RoomRef:
         """The live meeting behind ``room_name``; raises RoomNotFound / RoomGone."""
-        deactivate_after = timedelta(seconds=getattr(self.settings, "room_deactivate_after_seconds", 3600.0))
-        async with self.app.state.sessionmaker() as session:
+        deactivate_after = timedelta(seconds=self.settings.room_deactivate_after_seconds)
+        async with self._sessionmaker() as session:
             return await rooms.lookup_room(session, room_name, self.clock.now(), deactivate_after)
 
     # --------------------------------------------------------------------------------------------- entry
@@ -136,7 +96,7 @@ class Signaling:
             raise
         live = self.router.get_room(name)
         if live is not None and not live.ended:
-            deactivate_after = timedelta(seconds=getattr(self.settings, "room_deactivate_after_seconds", 3600.0))
+            deactivate_after = timedelta(seconds=self.settings.room_deactivate_after_seconds)
             end_date = getattr(live.ref, "end_date", None)
             if end_date is None or self.clock.now() <= end_date + deactivate_after:
                 return live.ref
@@ -168,30 +128,11 @@ class Signaling:
         self.router.release(room)
 
     async def on_meeting_deleted(self, meeting: Any, reason: str) -> None:
-        """``app.state.meeting_deleted_hooks``: end the call for everyone in the room at once."""
+        """Subscriber of :class:`~herewith.meetings.events.MeetingEvents`: end the call for everyone in the room."""
         told = await self.router.end_room(meeting.room_name, "expired" if reason == "expired" else "deleted")
         if told:
             log.info("room_ended", room_name=meeting.room_name, reason=reason, connections=told)
 
-
-def install(app: Any) -> Signaling:
-    """Create ``app.state.signaling``, hook it to meeting deletion and shutdown, and mount the WebSocket."""
-    from herewith.signaling.endpoint import router as ws_router
-
-    signaling = Signaling(app)
-    app.state.signaling = signaling
-    app.state.meeting_deleted_hooks.append(signaling.on_meeting_deleted)
-
-    async def close(_: Any) -> None:
-        await signaling.router.close()
-        if signaling._event_worker is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await signaling.flush_events()
-            except TimeoutError:
-                pass
-            signaling._event_worker.cancel()
-
-    app.state.shutdown_hooks.append(close)
-    app.include_router(ws_router)
-    return signaling
+    async def close(self) -> None:
+        """Shutdown: stop the router's timers."""
+        await self.router.close()

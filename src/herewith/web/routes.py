@@ -47,7 +47,7 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
         metadata = p.validate_metadata(q.get("metadata"))
     except ValueError as exc:
         return _status_page(request, 400, "This link is not valid", str(exc))
-    signaling = request.app.state.signaling
+    signaling = request.state.signaling
     try:
         ref = await signaling.lookup(roomName)
     except rooms.RoomNotFound:
@@ -77,13 +77,13 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
 
 
 async def _theme(request: Request, room_name: str) -> Any:
-    """The room's theme (herewith.rooms.theme_service), or None when theming is unavailable."""
+    """The room's theme (herewith.theming.service), or None when theming is unavailable."""
     try:
-        from herewith.rooms.theme_service import get_room_theme
+        from herewith.theming.service import get_room_theme
     except ImportError:  # pragma: no cover - theming is optional for the page
         return None
     try:
-        async with request.app.state.sessionmaker() as session:
+        async with request.state.sessionmaker() as session:
             return await get_room_theme(session, room_name)
     except Exception:  # noqa: BLE001 - a broken theme must not keep people out of their meeting
         return None

@@ -9,9 +9,10 @@
 - Failure (non-2xx, network error, timeout after ``webhook_timeout_seconds``): retry after
   ``base * 2**(attempt-1)`` seconds, capped at ``webhook_retry_max_interval_seconds``, until
   ``webhook_retry_window_seconds`` (24 h) after the event; then the event is ``failed``.
-- Time comes from a clock (``app.state.clock``) so tests move it instead of sleeping.
+- Time comes from a clock (the process's :class:`~herewith.kit.time.Clock`) so tests move it instead of sleeping.
 
-:func:`deliver_due` is the testable inner function; :func:`run_worker` is the loop started with the app.
+:func:`deliver_due` is the testable inner function; :func:`herewith.jobs.webhook_delivery.run_webhook_delivery`
+is the loop started with the app.
 """
 
 from __future__ import annotations
@@ -172,25 +173,3 @@ async def deliver_due(
         log.info("webhook_attempt", event_id=item.event_id, type=item.type, attempt=item.attempt,
                  status=outcome.status_code, error=outcome.error)
     return len(claimed)
-
-
-async def run_worker(app) -> None:  # noqa: ANN001 - FastAPI app
-    """Deliver until cancelled: a round whenever woken (``app.state.webhook_wakeup``) or every poll interval."""
-    settings: Settings = app.state.settings
-    wakeup: asyncio.Event = app.state.webhook_wakeup
-    async with httpx.AsyncClient(follow_redirects=False) as http:
-        while True:
-            wakeup.clear()
-            try:
-                sent = await deliver_due(app.state.sessionmaker, http, settings, app.state.clock.now)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the worker must survive a database hiccup
-                log.exception("webhook_worker_error")
-                sent = 0
-            if sent:
-                continue
-            try:
-                await asyncio.wait_for(wakeup.wait(), timeout=settings.webhook_poll_seconds)
-            except TimeoutError:
-                pass

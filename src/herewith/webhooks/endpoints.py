@@ -38,7 +38,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 @router.post("", status_code=201, response_model=WebhookCreated)
 async def create_webhook(body: CreateWebhookRequest, request: Request, session: SessionDep, org: OrganizationDep) -> WebhookCreated:
     """Create an endpoint; the signing secret is in this response only."""
-    endpoint = await service.create_endpoint(session, org.id, body, request.app.state.clock.now())
+    endpoint = await service.create_endpoint(session, org.id, body, request.state.clock.now())
     return WebhookCreated(**service.to_out(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -81,11 +81,9 @@ async def list_deliveries(webhookId: str, request: Request, session: SessionDep,
 @router.post("/{webhookId}/events/{eventId}/redeliver", status_code=202, response_model=RedeliveryOut)
 async def redeliver(webhookId: str, eventId: str, request: Request, session: SessionDep, org: OrganizationDep) -> RedeliveryOut:
     """Send the event to this endpoint again (same id and body), as soon as the worker runs."""
-    settings = request.app.state.settings
-    event = await service.redeliver(session, org.id, webhookId, eventId, request.app.state.clock.now(),
+    settings = request.state.settings
+    event = await service.redeliver(session, org.id, webhookId, eventId, request.state.clock.now(),
                                     timedelta(seconds=settings.webhook_retry_window_seconds))
     await session.commit()
-    wakeup = getattr(request.app.state, "webhook_wakeup", None)
-    if wakeup is not None:
-        wakeup.set()
+    request.state.webhook_wakeup.set()
     return RedeliveryOut(eventId=event.event_id, webhookId=webhookId, state=event.state)

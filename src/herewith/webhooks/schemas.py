@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
-# CONTRACT.md "Webhooks": the event types. The in-room ones are emitted by herewith.rooms.sessions.
+# CONTRACT.md "Webhooks": the event types. The in-room ones are emitted by herewith.sessions.service.
 EVENT_TYPES = (
     "room.client.joined",
     "room.client.left",

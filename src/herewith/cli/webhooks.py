@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herewith.cli._db import run_in_db
 from herewith.errors import NotFound, validation_error
 from herewith.webhooks import repository, service
 from herewith.webhooks.models import WebhookEndpoint
@@ -27,8 +28,6 @@ webhooks_app = typer.Typer(help="Webhook endpoints (the signing secret is shown 
 
 
 def _run(fn):  # noqa: ANN001, ANN202
-    from herewith.cli import run_in_db  # late: herewith.cli imports this module
-
     return run_in_db(fn)
 
 

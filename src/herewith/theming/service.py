@@ -28,17 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herewith.auth.models import OrganizationRef
 from herewith.errors import NotFound
 from herewith.meetings.models import Meeting
-from herewith.rooms import theme_repository as repo
-from herewith.rooms.theme_images import MEDIA_TYPES, CheckedImage, default_logo, preset_background
-from herewith.rooms.theme_models import RoomThemeRow
-from herewith.rooms.theme_presets import DEFAULT_COLORS, PALETTES, THEMES
-from herewith.rooms.theme_schemas import (
+from herewith.theming import repository as repo
+from herewith.theming.images import MEDIA_TYPES, CheckedImage, default_logo, preset_background
+from herewith.theming.models import RoomThemeRow
+from herewith.theming.presets import DEFAULT_COLORS, PALETTES, THEMES
+from herewith.theming.schemas import (
     BackgroundPresetRequest,
     ImageKind,
     RoomTheme,
     ThemeTokensRequest,
 )
-from herewith.rooms.theme_storage import ThemeStore
+from herewith.theming.storage import ThemeStore
 
 # kind in the URL -> column prefix in room_themes
 _COLUMNS: dict[str, str] = {

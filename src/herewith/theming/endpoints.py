@@ -27,16 +27,16 @@ from starlette.formparsers import MultiPartException
 from herewith.auth.dependencies import OrganizationDep, SessionDep
 from herewith.errors import BadRequest, NotFound, validation_error
 from herewith.kit.json_body import openapi_body, parse_json_body, register_body_schemas
-from herewith.rooms import theme_service as service
-from herewith.rooms.theme_images import MAX_BYTES, CheckedImage, check_image
-from herewith.rooms.theme_schemas import (
+from herewith.theming import service as service
+from herewith.theming.images import MAX_BYTES, CheckedImage, check_image
+from herewith.theming.schemas import (
     IMAGE_KINDS,
     BackgroundPresetRequest,
     ImageKind,
     LogoResetRequest,
     ThemeTokensRequest,
 )
-from herewith.rooms.theme_storage import ThemeStore
+from herewith.theming.storage import ThemeStore
 
 CONTENT_TYPE_ERROR = "Content-Type must be multipart/form-data or application/json"
 
@@ -80,13 +80,13 @@ async def _uploaded_image(request: Request, kind: ImageKind) -> CheckedImage:
 
 
 def _store(request: Request) -> ThemeStore:
-    return request.app.state.theme_store
+    return request.state.theme_store  # the lifespan state (create_app)
 
 
 async def _apply_image(request: Request, session: Any, org: Any, room_name: str, kind: ImageKind,
                        image: CheckedImage | None, preset: BackgroundPresetRequest | None = None) -> Response:
     store = _store(request)
-    obsolete = await service.set_image(session, store, org, room_name, kind, image, request.app.state.clock.now(),
+    obsolete = await service.set_image(session, store, org, room_name, kind, image, request.state.clock.now(),
                                        preset)
     await session.commit()  # the old file may go only once nothing refers to it
     if obsolete:
@@ -118,7 +118,7 @@ async def set_theme_tokens(roomName: str, request: Request, session: SessionDep,
     if _require_content_type(request) != "application/json":
         raise validation_error("body", "colour tokens must be sent as application/json")
     body = await _json_body(ThemeTokensRequest, request)
-    await service.set_tokens(session, org, roomName, body, request.app.state.clock.now())
+    await service.set_tokens(session, org, roomName, body, request.state.clock.now())
     return Response(status_code=204)
 
 
@@ -200,19 +200,3 @@ async def room_image(roomName: str, kind: str, request: Request, session: Sessio
     else:
         cache = "public, no-cache"
     return _send(request, image, cache)
-
-
-def install(app: FastAPI) -> None:
-    """Mount the public ``/themes`` routes, the file store (``<data_dir>/themes``) and the hook that
-    removes a deleted or deactivated room's files. The ``/v1`` :data:`router` is included by ``create_app``."""
-    register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])
-    store = ThemeStore(app.state.settings.data_dir / "themes")
-    app.state.theme_store = store
-    app.include_router(public_router)
-
-    async def forget_deleted_room(meeting: Any, reason: str) -> None:
-        # "deleted" (DELETE /meetings) or "expired" (deactivated at endDate + 1 h: the room page is a 410
-        # from then on, and the sweeper's later deletion calls no hook): the images are no longer shown.
-        await service.forget_room(store, meeting)
-
-    app.state.meeting_deleted_hooks.append(forget_deleted_room)

@@ -28,7 +28,7 @@ from functools import lru_cache
 from PIL import Image, UnidentifiedImageError
 
 from herewith.errors import BadRequest, PayloadTooLarge, validation_error
-from herewith.rooms.theme_presets import BACKGROUND_SIZE, DEFAULT_LOGO, palette_asset, theme_asset
+from herewith.theming.presets import BACKGROUND_SIZE, DEFAULT_LOGO, palette_asset, theme_asset
 
 KB = 1024
 MAX_BYTES: dict[str, int] = {
@@ -125,7 +125,7 @@ def _too_many_pixels(field: str, width: int | None = None, height: int | None = 
 def preset_background(palette: str, theme: str) -> bytes:
     """The built-in background ``theme`` drawn over ``palette``: a 1600x900 JPEG (cached in memory).
 
-    ``palette``/``theme`` must be names from :mod:`herewith.rooms.theme_presets` (validated by the caller).
+    ``palette``/``theme`` must be names from :mod:`herewith.theming.presets` (validated by the caller).
     """
     with Image.open(palette_asset(palette)) as p, Image.open(theme_asset(theme)) as t:
         base = p.convert("RGBA").resize(BACKGROUND_SIZE, Image.Resampling.BICUBIC)

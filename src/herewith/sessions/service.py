@@ -9,7 +9,7 @@ Rules (CONTRACT.md "Insights" and "Webhooks"):
   transaction as these rows, and only while the room is active (not after endDate + 1 h).
 
 :func:`record_room_event` and :func:`end_idle_sessions` are the testable inner functions (session first,
-never commit); :class:`RoomEventRecorder` is the sink registered in ``app.state.room_event_sinks``.
+never commit); :class:`RoomEventRecorder` is the subscriber of :class:`~herewith.rooms.events.RoomEvents`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.kit.transactions import in_transaction
 from herewith.meetings.models import Meeting
-from herewith.rooms.models_sessions import RoomParticipant, RoomSession, StatsSample
-from herewith.signaling.events import ParticipantInfo, RoomEvent
+from herewith.sessions.models import RoomParticipant, RoomSession, StatsSample
+from herewith.rooms.events import ParticipantInfo, RoomEvent
 from herewith.webhooks import service as webhooks
 
 log = structlog.get_logger(__name__)
@@ -352,14 +352,18 @@ STATS_FLUSH_SECONDS = 0.25  # short, so each write holds the event loop briefly 
 
 
 class RoomEventRecorder:
-    """The sink for ``app.state.room_event_sinks``: one transaction per event, then wake the webhook worker.
+    """The subscriber of :class:`~herewith.rooms.events.RoomEvents` that records room sessions and
+    participants: one transaction per event, then ``webhook_wakeup`` is set for the delivery worker.
 
     Events of one room are applied one at a time (an in-process lock per meeting, plus the meeting row lock
     on PostgreSQL). Never raises: a failure is logged and the event dropped.
     """
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                 webhook_wakeup: asyncio.Event) -> None:
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._webhook_wakeup = webhook_wakeup
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # meeting id -> (lock, users)
         self._pending_stats: list[RoomEvent] = []
         self._stats_timer: asyncio.Task[None] | None = None
@@ -389,7 +393,7 @@ class RoomEventRecorder:
         if not batch:
             return
         try:
-            await in_transaction(self.app.state.sessionmaker, lambda s: record_stats_batch(s, batch))
+            await in_transaction(self._sessionmaker, lambda s: record_stats_batch(s, batch))
         except Exception:  # noqa: BLE001 - sinks must not raise into the live room
             log.exception("stats_samples_not_recorded", count=len(batch))
 
@@ -399,12 +403,10 @@ class RoomEventRecorder:
         try:
             async with lock:
                 written = await in_transaction(
-                    self.app.state.sessionmaker, lambda s: record_room_event(s, event, self.app.state.settings)
+                    self._sessionmaker, lambda s: record_room_event(s, event, self._settings)
                 )
             if written:
-                wakeup = getattr(self.app.state, "webhook_wakeup", None)
-                if wakeup is not None:
-                    wakeup.set()
+                self._webhook_wakeup.set()
         except Exception:  # noqa: BLE001 - sinks must not raise into the live room
             log.exception("room_event_not_recorded", type=event.type, meeting_id=event.meeting_id)
         finally:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.meetings.models import Meeting
-from herewith.rooms.theme_models import RoomThemeRow
+from herewith.theming.models import RoomThemeRow
 
 
 async def get_live_meeting(session: AsyncSession, room_name: str, *, lock: bool = False) -> Meeting | None:

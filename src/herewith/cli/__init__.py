@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.auth import service as auth_service
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker
-from herewith.db.migrate import upgrade
 from herewith.errors import HerewithError
-from herewith.webhooks.cli import webhooks_app
+from herewith.cli._db import run_in_db
+from herewith.cli.webhooks import webhooks_app
 
 app = typer.Typer(help="Herewith: self-hosted video meeting rooms with a Whereby-compatible API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -32,29 +31,6 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_app, name="webhooks")
 
-T = TypeVar("T")
-
-
-def run_in_db(fn: Callable[[AsyncSession], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Migrate, open a session, run ``fn`` in it and commit. CLI errors print and exit 1."""
-    settings = settings or Settings()
-
-    async def main() -> T:
-        engine = create_engine(settings)
-        try:
-            await upgrade(engine)
-            async with create_sessionmaker(engine)() as session:
-                result = await fn(session)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except HerewithError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()

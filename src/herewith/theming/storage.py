@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from herewith.rooms.theme_images import EXTENSIONS, CheckedImage
+from herewith.theming.images import EXTENSIONS, CheckedImage
 
 
 class ThemeStore:

@@ -1,0 +1,1 @@
+"""Background loops: the room lifecycle sweeper and webhook delivery (thin wrappers around testable functions)."""

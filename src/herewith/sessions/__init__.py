@@ -1,0 +1,1 @@
+"""Room sessions and participants: the record of who was in which room when (insights, webhooks)."""
