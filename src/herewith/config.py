@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     # Room lifecycle, sessions, webhooks (CONTRACT.md "Meetings" lifecycle, "Insights", "Webhooks")
     session_grace_seconds: float = Field(default=60.0, description="A room session ends after fewer than two remain this long.")
     sweeper_interval_seconds: float = Field(default=5.0, description="How often the lifecycle/session sweeper runs.")
+    node_heartbeat_seconds: float = Field(
+        default=5.0, description="How often this process renews its row in the nodes table (its proof of life).")
+    node_dead_after_seconds: float = Field(
+        default=20.0,
+        description="A process whose heartbeat is older than this died: its participants are closed at its last "
+                    "heartbeat (room.client.left, then room.session.ended after the grace period).")
     room_deactivate_after_seconds: float = Field(default=3600.0, description="Deactivate a room this long after endDate.")
     room_delete_after_seconds: float = Field(
         default=23 * 3600.0, description="Delete a room this long after endDate (contract: within 24 h)."

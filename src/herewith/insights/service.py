@@ -28,7 +28,7 @@ from herewith.insights.schemas import (
     RoomInsight,
     RoomSessionInsight,
 )
-from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.pagination import decode_cursor, page_of
 from herewith.kit.time import format_utc, parse_datetime
 from herewith.sessions.models import RoomParticipant, RoomSession
 
@@ -99,8 +99,7 @@ def paginate(items: Iterable[T], key: Callable[[T], list[Any]], sort: Sort, curs
     if after is not None:
         edge = _comparable(after)
         keyed = [pair for pair in keyed if (_comparable(pair[0]) < edge if sort.descending else _comparable(pair[0]) > edge)]
-    page = keyed[:limit]
-    next_cursor = encode_cursor({"s": sort.text, "k": page[-1][0]}) if len(keyed) > limit else None
+    page, next_cursor = page_of(keyed, limit, key=lambda pair: {"s": sort.text, "k": pair[0]})
     return [item for _, item in page], next_cursor
 
 

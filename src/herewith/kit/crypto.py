@@ -1,4 +1,4 @@
-"""API key generation and hashing, and HMAC signatures.
+"""API key generation and hashing, and every HMAC of the server.
 
 API keys carry 256 bits of randomness, so a single SHA-256 is the right hash for them (a slow
 password hash buys nothing against a key that cannot be guessed, and would cost every request).
@@ -23,8 +23,16 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def hmac_sha256_hex(secret: str | bytes, message: bytes) -> str:
-    """Hex HMAC-SHA256 of ``message`` with ``secret``."""
+def hmac_digest(secret: str | bytes, message: str | bytes, algorithm: str = "sha256") -> bytes:
+    """The HMAC of ``message`` with ``secret`` (strings as UTF-8), raw bytes; ``algorithm`` a hashlib name.
+    Every HMAC of the server goes through here (webhook signatures, TURN credentials, SFU room ids)."""
     if isinstance(secret, str):
         secret = secret.encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    if isinstance(message, str):
+        message = message.encode()
+    return hmac.digest(secret, message, algorithm)
+
+
+def hmac_sha256_hex(secret: str | bytes, message: str | bytes) -> str:
+    """Hex HMAC-SHA256 of ``message`` with ``secret``."""
+    return hmac_digest(secret, message).hex()

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from herewith.errors import validation_error
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -42,3 +45,27 @@ def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
     if not 1 <= value <= MAX_LIMIT:
         raise validation_error("limit", "must be an integer between 1 and 100")
     return value
+
+
+def decode_seq_cursor(cursor: str | None) -> int | None:
+    """The creation sequence number (``seq``) a page of a list in creation order starts after, from a cursor
+    made by :func:`page_of` (None: the first page). Raises a 400 naming ``cursor`` for anything else."""
+    if not cursor:
+        return None
+    value = decode_cursor(cursor)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise validation_error("cursor", "not a cursor returned by this API")
+    return value
+
+
+def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[list[T], str | None]:
+    """One page from ``rows`` fetched with ``limit + 1`` (the extra row only tells that more follow), and
+    the cursor of the next page: ``key`` of the page's last row, encoded (None at the end).
+
+    Usage::
+
+        rows = await repository.list_after(session, decode_seq_cursor(cursor), limit + 1)
+        page, next_cursor = page_of(rows, limit, key=lambda row: row.seq)
+    """
+    page = list(rows[:limit])
+    return page, (encode_cursor(key(page[-1])) if len(rows) > limit and page else None)

@@ -65,6 +65,25 @@ class RoomParticipant(Base):
     device_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The server process (:class:`Node`) holding the connection: when it dies, its open rows are closed.
+    node_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class Node(Base):
+    """One server process that holds room connections (one row per process start).
+
+    ``last_seen_at`` is renewed every ``node_heartbeat_seconds``; ``stopped_at`` is set on a clean shutdown.
+    A node whose heartbeat is older than ``node_dead_after_seconds`` died: the participants it held left at
+    its ``last_seen_at`` (the last moment it was known to be alive), and every node closes them
+    (:func:`herewith.sessions.nodes.close_dead_nodes`).
+    """
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class StatsSample(Base):

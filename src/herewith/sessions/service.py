@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
-from herewith.kit.transactions import in_transaction
+from herewith.db.transactions import in_transaction
 from herewith.meetings.models import Meeting
 from herewith.sessions.models import RoomParticipant, RoomSession, StatsSample
 from herewith.rooms.events import ParticipantInfo, RoomEvent
@@ -96,8 +96,10 @@ async def _open_rows(session: AsyncSession, meeting_id: str) -> list[RoomPartici
     )
 
 
-def _new_row(meeting: Meeting, info: ParticipantInfo, joined_at: datetime, room_session_id: str | None) -> RoomParticipant:
+def _new_row(meeting: Meeting, info: ParticipantInfo, joined_at: datetime, room_session_id: str | None,
+             node_id: str | None) -> RoomParticipant:
     return RoomParticipant(
+        node_id=node_id,
         organization_id=meeting.organization_id,
         meeting_id=meeting.id,
         room_name=meeting.room_name,
@@ -120,7 +122,7 @@ def _continue_row(row: RoomParticipant, at: datetime) -> RoomParticipant:
         organization_id=row.organization_id, meeting_id=row.meeting_id, room_name=row.room_name,
         room_session_id=None, participant_id=row.participant_id, role_name=row.role_name,
         display_name=row.display_name, external_id=row.external_id, metadata_=row.metadata_,
-        user_agent=row.user_agent, device_id=row.device_id, joined_at=at,
+        user_agent=row.user_agent, device_id=row.device_id, joined_at=at, node_id=row.node_id,
     )
 
 
@@ -136,8 +138,10 @@ async def _finish_session(session: AsyncSession, room_session: RoomSession, ende
     await session.flush()
 
 
-async def record_room_event(session: AsyncSession, event: RoomEvent, settings: Settings) -> list[str]:
+async def record_room_event(session: AsyncSession, event: RoomEvent, settings: Settings,
+                            node_id: str | None = None) -> list[str]:
     """Apply one room event to sessions/participants/samples and write its webhooks into the outbox.
+    ``node_id``: the process holding the participant's connection (stored on a new participant row).
 
     Returns the webhook event ids written (empty when no endpoint wants them or the room is deactivated).
     Unknown meetings are ignored. Never commits.
@@ -197,7 +201,7 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     if event.type == "participant.joined":
         mine = next((r for r in rows if r.participant_id == p.participant_id), None)
         if mine is None:
-            mine = _new_row(meeting, p, event.at, None)
+            mine = _new_row(meeting, p, event.at, None, node_id)
             session.add(mine)
             rows.append(mine)
         started = None
@@ -218,7 +222,7 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
                 if row.room_session_id is None:
                     row.room_session_id = active.id
         await session.flush()
-        participants = event.participants or tuple(_info(r) for r in rows)
+        participants = event.participants or tuple(participant_info(r) for r in rows)
         await emit("room.client.joined", client_data(meeting, mine.room_session_id, p, participants))
         if started is not None:
             await emit("room.session.started", session_data(meeting, started))
@@ -237,7 +241,8 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     return written
 
 
-def _info(row: RoomParticipant) -> ParticipantInfo:
+def participant_info(row: RoomParticipant) -> ParticipantInfo:
+    """The :class:`ParticipantInfo` of a participant row."""
     return ParticipantInfo(participant_id=row.participant_id, role_name=row.role_name, display_name=row.display_name,
                            external_id=row.external_id, metadata=row.metadata_, user_agent=row.user_agent,
                            device_id=row.device_id)
@@ -360,8 +365,9 @@ class RoomEventRecorder:
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                 webhook_wakeup: asyncio.Event) -> None:
+                 webhook_wakeup: asyncio.Event, node_id: str | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self._node_id = node_id
         self._settings = settings
         self._webhook_wakeup = webhook_wakeup
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # meeting id -> (lock, users)
@@ -403,7 +409,7 @@ class RoomEventRecorder:
         try:
             async with lock:
                 written = await in_transaction(
-                    self._sessionmaker, lambda s: record_room_event(s, event, self._settings)
+                    self._sessionmaker, lambda s: record_room_event(s, event, self._settings, self._node_id)
                 )
             if written:
                 self._webhook_wakeup.set()

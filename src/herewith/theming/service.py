@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herewith.auth.models import OrganizationRef
 from herewith.errors import NotFound
 from herewith.meetings.models import Meeting
+from herewith.rooms import service as rooms
 from herewith.theming import repository as repo
 from herewith.theming.images import MEDIA_TYPES, CheckedImage, default_logo, preset_background
 from herewith.theming.models import RoomThemeRow
@@ -50,11 +51,12 @@ _COLUMNS: dict[str, str] = {
 
 def normalize_room_name(raw: str) -> str:
     """The stored form of a room name from a URL path: ``"abc"``, ``"/abc"`` or ``"%2Fabc"`` (already
-    decoded) all give ``"/abc"``. Raises :class:`NotFound` for names that cannot be rooms."""
-    name = raw.lstrip("/")
-    if not name or "/" in name or len(name) > 99:
-        raise NotFound()
-    return "/" + name
+    decoded) all give ``"/abc"`` (:func:`herewith.rooms.service.normalize_room_name`). Raises
+    :class:`NotFound` (404) for names that cannot be rooms."""
+    try:
+        return rooms.normalize_room_name(raw)
+    except rooms.RoomNotFound:
+        raise NotFound() from None
 
 
 async def _owned_room(session: AsyncSession, org: OrganizationRef, room_name: str) -> Meeting:

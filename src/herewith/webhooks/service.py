@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.errors import NotFound, validation_error
-from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.pagination import decode_seq_cursor, page_of
 from herewith.kit.time import format_utc
 from herewith.webhooks import repository
 from herewith.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -68,21 +68,11 @@ async def get_endpoint(session: AsyncSession, organization_id: str, endpoint_id:
     return endpoint
 
 
-def _after(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    value = decode_cursor(cursor)
-    if not isinstance(value, int):
-        raise validation_error("cursor", "not a cursor returned by this API")
-    return value
-
-
 async def list_endpoints(
     session: AsyncSession, organization_id: str, cursor: str | None, limit: int
 ) -> tuple[list[WebhookEndpoint], str | None]:
-    rows = list(await repository.list_endpoints(session, organization_id, _after(cursor), limit + 1))
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    rows = await repository.list_endpoints(session, organization_id, decode_seq_cursor(cursor), limit + 1)
+    return page_of(rows, limit, key=lambda row: row.seq)
 
 
 async def update_endpoint(
@@ -124,9 +114,8 @@ async def list_deliveries(
 ) -> tuple[list[WebhookDelivery], str | None]:
     """The endpoint's delivery attempts, newest first."""
     await get_endpoint(session, organization_id, endpoint_id)
-    rows = list(await repository.list_deliveries(session, endpoint_id, _after(cursor), limit + 1))
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    rows = await repository.list_deliveries(session, endpoint_id, decode_seq_cursor(cursor), limit + 1)
+    return page_of(rows, limit, key=lambda row: row.seq)
 
 
 async def redeliver(
