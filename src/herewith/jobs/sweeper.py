@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.kit.time import Clock
-from herewith.kit.transactions import in_transaction
+from herewith.db.transactions import in_transaction
 from herewith.meetings.events import MeetingEvents
 from herewith.meetings.models import Meeting
 from herewith.sessions import service as sessions

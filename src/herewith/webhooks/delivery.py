@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
-from herewith.kit.transactions import in_transaction
+from herewith.db.transactions import in_transaction
 from herewith.webhooks import repository
 from herewith.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from herewith.webhooks.signing import SIGNATURE_HEADERS, sign
