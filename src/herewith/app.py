@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,25 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herewith import __version__, errors
 from herewith.auth.dependencies import get_organization
-from herewith.auth.service import ApiKeyAuthenticator
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_hot_engine, create_sessionmaker, sqlite_path, writer_lock
+from herewith.db.engine import create_engine, create_sessionmaker
 from herewith.db.migrate import upgrade
-from herewith.db.sqlite_inline import InlineReader, run_checkpointer
 from herewith.insights.endpoints import router as insights_router
+from herewith.jobs.heartbeat import Heartbeat
 from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit
-from herewith.kit.json_body import register_body_schemas
 from herewith.kit.logs import configure_logging
 from herewith.kit.time import Clock
 from herewith.media.group_rooms import GroupRooms
 from herewith.media.setup import create_group_rooms
-from herewith.meetings.endpoints import identified_router as meetings_identified_router
 from herewith.meetings.endpoints import router as meetings_router
 from herewith.meetings.events import MeetingEvents
-from herewith.meetings.schemas import CreateMeetingRequest
-from herewith.meetings.service import MeetingStore
 from herewith.ratelimit.core import RateLimiter
 from herewith.ratelimit.http import RateLimitHeaders, rate_limit_enforcer
 from herewith.ratelimit.setup import create_limiter
@@ -57,6 +53,7 @@ from herewith.signaling.endpoint import router as signaling_router
 from herewith.signaling.service import Signaling
 from herewith.theming import service as theming_service
 from herewith.theming.endpoints import public_router as themes_public_router
+from herewith.theming.endpoints import register_body_schemas
 from herewith.theming.endpoints import router as theme_router
 from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
 from herewith.theming.storage import ThemeStore
@@ -84,11 +81,10 @@ class Services:
     webhook_wakeup: asyncio.Event
     recorder: RoomEventRecorder
     sweeper: Sweeper
+    heartbeat: Heartbeat
     theme_store: ThemeStore
     group_rooms: GroupRooms | None
     signaling: Signaling
-    authenticator: ApiKeyAuthenticator | None = None
-    meeting_store: MeetingStore | None = None
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def request_state(self) -> dict[str, Any]:
@@ -97,8 +93,6 @@ class Services:
             "settings": self.settings,
             "clock": self.clock,
             "sessionmaker": self.sessionmaker,
-            "authenticator": self.authenticator,
-            "meeting_store": self.meeting_store,
             "charge_request": rate_limit_enforcer(self.limiter) if self.limiter is not None else None,
             "meeting_events": self.meeting_events,
             "webhook_wakeup": self.webhook_wakeup,
@@ -114,7 +108,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     room_events = RoomEvents()
     meeting_events = MeetingEvents()
     webhook_wakeup = asyncio.Event()
-    recorder = RoomEventRecorder(sessionmaker, settings, webhook_wakeup)
+    node_id = str(uuid.uuid4())  # this process, as the nodes table knows it (herewith.sessions.nodes)
+    recorder = RoomEventRecorder(sessionmaker, settings, webhook_wakeup, node_id)
     room_events.subscribe(recorder)
     group_rooms = create_group_rooms(settings, sessionmaker)
     signaling = Signaling(settings, clock, sessionmaker, room_events,
@@ -140,6 +135,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         webhook_wakeup=webhook_wakeup,
         recorder=recorder,
         sweeper=Sweeper(sessionmaker, settings, clock, meeting_events, webhook_wakeup),
+        heartbeat=Heartbeat(sessionmaker, settings, clock, node_id, webhook_wakeup),
         theme_store=theme_store,
         group_rooms=group_rooms,
         signaling=signaling,
@@ -162,19 +158,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         s = services
         await upgrade(s.engine)
         tasks = s.background_tasks
-        # The per-request lookups of the hot calls: batched per event-loop tick (auth and meetings), or on
-        # SQLite synchronous point reads on a connection of their own (see db/sqlite_inline.py).
-        inline = None
-        if s.engine.dialect.name == "sqlite":
-            path = sqlite_path(settings.sqlalchemy_url)
-            inline = InlineReader(path)
-            tasks.append(asyncio.create_task(run_checkpointer(path, writer=writer_lock(s.engine))))
-        hot_engine = create_hot_engine(settings, s.engine)
-        s.authenticator = ApiKeyAuthenticator(hot_engine, inline=inline)
-        s.meeting_store = MeetingStore(hot_engine, inline=inline)
         if s.group_rooms is not None:
             # Janus starts in the background: the server answers at once; group-room joins wait for it.
             tasks.append(asyncio.create_task(s.group_rooms.start(), name="janus-start"))
+        await s.heartbeat.start()  # this node is alive; what a crashed one left open is closed
+        tasks.append(asyncio.create_task(s.heartbeat.run(), name="heartbeat"))
         if settings.background_tasks:
             tasks.append(asyncio.create_task(s.sweeper.run(), name="lifecycle-sweeper"))
             tasks.append(asyncio.create_task(
@@ -191,14 +179,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await s.signaling.close()
             await s.room_events.close()
             await s.recorder.flush_stats()
+            await s.heartbeat.stop()
             if s.group_rooms is not None:
                 await s.group_rooms.stop()
             if s.limiter is not None:
                 await s.limiter.aclose()
-            if inline is not None:
-                inline.close()
-            if hot_engine is not s.engine:
-                await hot_engine.dispose()
             await s.engine.dispose()
 
     app = FastAPI(
@@ -215,12 +200,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     # Every /v1 call: Bearer key -> organization -> rate-limit charge (429 before the endpoint runs).
     v1 = {"prefix": "/v1", "dependencies": [Depends(get_organization)]}
-    app.include_router(meetings_identified_router, prefix="/v1")
     app.include_router(meetings_router, **v1)
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
-    register_body_schemas(app, [CreateMeetingRequest, ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])
+    register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])  # JSON-or-upload bodies
     app.include_router(themes_public_router)  # public /themes/* images
 
     @app.get("/healthz", include_in_schema=False)

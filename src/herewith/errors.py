@@ -107,11 +107,29 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _body_error(err: dict[str, Any]) -> BadRequest | None:
+    """The 400 for an error about the JSON body as a whole (FastAPI's and pydantic's error shapes), or None.
+
+    Malformed JSON, and an empty body, are ``Malformed JSON body``. A body FastAPI did not decode because its
+    ``Content-Type`` is not JSON reaches validation as bytes: a 400 naming ``body``. JSON that is not an
+    object (an array, a string, ``null``): a 400 naming ``body``.
+    """
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid" or (loc == ("body",) and err.get("type") == "missing"):
+        return BadRequest("Malformed JSON body", data={"body": "not valid JSON"})
+    if loc != ("body",):
+        return None
+    if isinstance(err.get("input"), (bytes, bytearray)):
+        return validation_error("body", "must be JSON (Content-Type: application/json)")
+    return validation_error("body", "must be a JSON object")
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
     fields: dict[str, str] = {}
     for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            return BadRequest("Malformed JSON body", data={"body": "not valid JSON"}).response()
+        whole_body = _body_error(err)
+        if whole_body is not None:
+            return whole_body.response()
         msg = str(err.get("msg", "invalid"))
         # pydantic prefixes custom ValueError messages with "Value error, "
         msg = msg.removeprefix("Value error, ")

@@ -26,7 +26,7 @@ async def _terminate_other_backends(database_url: str) -> int:
 async def test_requests_after_postgresql_closed_every_connection(server, client, db_kind, database_url) -> None:  # noqa: ANN001
     if db_kind != "postgresql":
         pytest.skip("PostgreSQL connections")
-    # Fill the pools: both engines (the session one and the autocommit one of the hot calls) hold connections.
+    # Fill the pool: the engine holds several connections.
     made = await asyncio.gather(*(client.post("/meetings", json={"endDate": FUTURE}) for _ in range(8)))
     assert {r.status_code for r in made} == {201}
     assert (await client.get("/meetings")).status_code == 200

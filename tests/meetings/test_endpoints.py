@@ -366,9 +366,8 @@ async def test_organizations_are_isolated(server, client, other_org):
 
 
 async def test_revoked_key_is_refused_at_once(server, client, org):
-    """Every call after the revocation is a 401, including the two whose key identity may come from the
-    authenticator's cache (POST /meetings and GET /meetings/{id}, issued just before to fill it), and a
-    refused POST creates nothing."""
+    """Every call after the revocation is a 401 (POST /meetings and GET /meetings/{id} were answered just
+    before), a bad body's 400 included, and a refused POST creates nothing."""
     from herewith.auth import service as auth_service  # noqa: PLC0415
 
     assert (await client.get("/meetings")).status_code == 200
@@ -417,8 +416,8 @@ async def test_openapi_document_and_health(server):
     async with httpx.AsyncClient(base_url=server.base_url) as c:
         doc = (await c.get("/v1/openapi.json")).json()
         assert "/v1/meetings" in doc["paths"] and "/v1/meetings/{meetingId}" in doc["paths"]
-        # POST's body is parsed by the endpoint (kit.json_body): the document still describes it, and every
-        # $ref in the document resolves to a schema of components.schemas
+        # POST's body is described by its model, and every $ref in the document (the theming bodies' too)
+        # resolves to a schema of components.schemas
         body = doc["paths"]["/v1/meetings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body == {"$ref": "#/components/schemas/CreateMeetingRequest"}
         schemas = doc["components"]["schemas"]

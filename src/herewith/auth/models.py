@@ -43,24 +43,8 @@ class ApiKey(Base):
 @dataclass(frozen=True, slots=True)
 class OrganizationRef:
     """The organization a request acts for, as authentication resolves it: ``id``, ``plan`` and the custom
-    budget ``rate_limit_points`` (None: the plan's). A plain record, so the per-request lookup needs no ORM."""
+    budget ``rate_limit_points`` (None: the plan's): what the rate limiter and the endpoints need of it."""
 
     id: str
     plan: str
     rate_limit_points: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a ``/v1`` request acts as: the API key (``key_id``) and its ``organization``.
-
-    ``verified``: True when a database read that began after the request arrived found the key unrevoked
-    (:meth:`~herewith.auth.service.ApiKeyAuthenticator.authenticate`). False when it came from the
-    authenticator's identity cache (:meth:`~herewith.auth.service.ApiKeyAuthenticator.identify`): the key
-    *was* active up to ``identity_ttl`` ago, and whatever acts on it must check that it still is, in the
-    same statement that does the work (as :class:`~herewith.meetings.service.MeetingStore` does).
-    """
-
-    key_id: str
-    organization: OrganizationRef
-    verified: bool = True

@@ -16,17 +16,19 @@ Public (no auth: room pages need them), each with ``ETag`` and ``Cache-Control``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
 from herewith.errors import BadRequest, NotFound, validation_error
-from herewith.kit.json_body import openapi_body, parse_json_body, register_body_schemas
 from herewith.theming import service as service
 from herewith.theming.images import MAX_BYTES, CheckedImage, check_image
 from herewith.theming.schemas import (
@@ -60,8 +62,16 @@ def _require_content_type(request: Request) -> str:
 
 
 async def _json_body(model: type[M], request: Request) -> M:
-    """The request's JSON body as ``model`` (the Content-Type was checked already); 400s as for every body."""
-    return parse_json_body(model, request.headers.get("content-type"), await request.body())
+    """The request's JSON body as ``model`` (the Content-Type was checked already).
+
+    Parsed here, not by a FastAPI body parameter, because these routes take JSON or a multipart upload. The
+    errors are raised in FastAPI's shape (``loc`` from ``"body"``), so :mod:`herewith.errors` answers them
+    with the same 400s as every body: malformed JSON, not an object, or a field named."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in errors]) from None
 
 
 async def _uploaded_image(request: Request, kind: ImageKind) -> CheckedImage:
@@ -99,13 +109,32 @@ _IMAGE_BODY = {
 }
 
 
+_SCHEMA_REF = "#/components/schemas/{model}"
+
+
 def _openapi(model: type[BaseModel], multipart: bool = True) -> dict[str, Any]:
-    # the model's schema is a $ref into components.schemas (register_body_schemas in install())
-    extra = openapi_body(model)
-    content = extra["requestBody"]["content"]
+    """``openapi_extra`` of a route whose body :func:`_json_body` parses: ``model`` as JSON (a $ref into
+    ``components.schemas``, filled by :func:`register_body_schemas`), and with ``multipart`` the upload."""
+    content: dict[str, Any] = {"application/json": {"schema": {"$ref": _SCHEMA_REF.format(model=model.__name__)}}}
     if multipart:
         content.update(_IMAGE_BODY)
-    return extra
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def register_body_schemas(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
+    """Add ``models`` (and the models they use) to the app's OpenAPI ``components.schemas`` when the document
+    is first built: FastAPI adds only the models of its own body parameters, and these routes have none."""
+    models = tuple(models)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_SCHEMA_REF)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # ---- PUT /v1/rooms/{roomName}/theme/* ----------------------------------------------------------------
