@@ -4,10 +4,14 @@ and the public ``/themes/*`` images they produce."""
 from __future__ import annotations
 
 import asyncio
+import io
+import re
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
+from PIL import Image
 
 from herewith.theming.presets import DEFAULT_COLORS
 from herewith.theming.schemas import RoomTheme
@@ -37,6 +41,21 @@ async def room_theme(server, room: str) -> RoomTheme:  # noqa: ANN001
 
 def upload(data: bytes, filename: str = "image.png", content_type: str = "image/png") -> dict:
     return {"files": {"image": (filename, data, content_type)}}
+
+
+def pixels(data: bytes) -> tuple[str | None, tuple[int, int], bytes]:
+    """Format, size and RGBA pixels of an image: what re-encoding must keep."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.format, img.size, img.convert("RGBA").tobytes()
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory since :func:`reset_peak_rss`, in MB (Linux)."""
+    return int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) // 1024
+
+
+def reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
 
 
 def assert_error(r: httpx.Response, status: int, field: str | None = None) -> dict:
@@ -130,7 +149,7 @@ async def test_logo_upload_is_served_with_etag_and_reset(client, server, setting
     async with httpx.AsyncClient(base_url=server.base_url) as public:  # no Authorization: room pages need it
         got = await public.get(theme.logo_url)
         assert got.status_code == 200
-        assert got.content == data
+        assert pixels(got.content) == pixels(data)  # the pixels re-encoded (see test_appended_data_...)
         assert got.headers["content-type"] == "image/png"
         assert got.headers["x-content-type-options"] == "nosniff"
         etag = got.headers["etag"]
@@ -147,11 +166,11 @@ async def test_logo_upload_is_served_with_etag_and_reset(client, server, setting
         assert (await public.get(theme.logo_url, headers={"If-None-Match": '"other"'})).status_code == 200
 
         unversioned = await public.get(f"/themes/rooms/{room}/logo")
-        assert unversioned.status_code == 200 and unversioned.content == data
+        assert unversioned.status_code == 200 and unversioned.content == got.content
         assert "no-cache" in unversioned.headers["cache-control"]
 
         files = list((settings.data_dir / "themes").rglob("logo.*.png"))
-        assert len(files) == 1 and files[0].read_bytes() == data
+        assert len(files) == 1 and files[0].read_bytes() == got.content
 
         # reset: back to Herewith's logo, the uploaded file is gone
         r = await client.put(f"/rooms/{room}/theme/logo", json={"theme": "default"})
@@ -182,7 +201,9 @@ async def test_jpeg_is_recognised_by_content_not_by_name(client, server):
     theme = await room_theme(server, room)
     async with httpx.AsyncClient(base_url=server.base_url) as public:
         got = await public.get(theme.logo_url)
-    assert got.headers["content-type"] == "image/jpeg" and got.content == data
+    assert got.headers["content-type"] == "image/jpeg"
+    fmt, size, _ = pixels(got.content)
+    assert (fmt, size) == ("JPEG", (500, 200))
 
 
 @pytest.mark.parametrize("call", IMAGE_CALLS)
@@ -195,6 +216,8 @@ async def test_refused_images_are_400_naming_image(client, call):
         "TIFF": upload(image_bytes("TIFF"), "a.jpg", "image/jpeg"),
         "undecodable": upload(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "a.png", "image/png"),
         "truncated": upload(noise_png((100, 100))[:3000], "a.png", "image/png"),
+        "cut in its last chunk": upload(png((300, 100))[:-14], "a.png", "image/png"),
+        "without IEND": upload(png((300, 100))[:-12], "a.png", "image/png"),
         "empty": upload(b""),
     }
     for name, kwargs in cases.items():
@@ -209,13 +232,18 @@ async def test_refused_images_are_400_naming_image(client, call):
     assert (await client.put(url, **upload(png()))).status_code == 204
 
 
-@pytest.mark.parametrize("size", [(20_000, 20_000), (6_000, 6_000), (12_000, 100)])
-async def test_decompression_bombs_are_refused(client, size):
+@pytest.mark.parametrize("size", [(20_000, 20_000), (10_000, 2_500), (6_000, 6_000), (4_097, 100)])
+@pytest.mark.parametrize("call", ["logo", "room-background"])
+async def test_decompression_bombs_are_refused(client, size, call):
     room = await new_room(client)
     bomb = bomb_png(*size)
     assert len(bomb) < 600 * 1024  # small enough to pass the byte limit: only the pixel check stops it
-    body = assert_error(await client.put(f"/rooms/{room}/theme/room-background", **upload(bomb)), 400, "image")
+    reset_peak_rss()
+    before = peak_rss_mb()
+    body = assert_error(await client.put(f"/rooms/{room}/theme/{call}", **upload(bomb)), 400, "image")
     assert "too large" in body["error"]
+    # refused from the header: 10000x2500 would take 100 MB decoded (one byte a pixel, 1-bit greyscale)
+    assert peak_rss_mb() - before < 40
 
 
 # ---- backgrounds ----------------------------------------------------------------------------------------
@@ -227,8 +255,38 @@ async def test_background_over_600_kb_is_413(client, call):
     assert len(big) > 600 * 1024
     body = assert_error(await client.put(f"/rooms/{room}/theme/{call}", **upload(big)), 413, "image")
     assert body["data"]["maxBytes"] == 600 * 1024
-    # the same image is a fine logo (logos may be larger)
-    assert (await client.put(f"/rooms/{room}/theme/logo", **upload(big))).status_code == 204
+
+
+async def test_logo_over_600_kb_is_413(client, server):
+    room = await new_room(client)
+    for big in (noise_png((480, 480)), noise_png((800, 800))):  # 0.7 MB and 1.9 MB
+        body = assert_error(await client.put(f"/rooms/{room}/theme/logo", **upload(big)), 413, "image")
+        assert body["data"]["maxBytes"] == 600 * 1024
+    assert (await room_theme(server, room)).logo_url == "/themes/logo-default.png"
+
+
+@pytest.mark.parametrize("call", IMAGE_CALLS)
+async def test_appended_data_and_metadata_are_not_stored(client, server, settings, call):
+    """The stored image is the decoded pixels written afresh: what follows the image's end (an HTML page
+    that a browser sniffing the file could run) and its text chunks are gone."""
+    from PIL import PngImagePlugin
+
+    room = await new_room(client)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "<script>alert(1)</script>")
+    out = io.BytesIO()
+    Image.new("RGB", (300, 100), (10, 20, 200)).save(out, "PNG", pnginfo=info)
+    clean = out.getvalue()
+    polyglot = clean + b"<html><body><script>alert(document.cookie)</script></body></html>"
+    assert (await client.put(f"/rooms/{room}/theme/{call}", **upload(polyglot, "a.png"))).status_code == 204
+    async with httpx.AsyncClient(base_url=server.base_url) as public:
+        got = await public.get(f"/themes/rooms/{room}/{call}")
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert b"<html" not in got.content and b"<script" not in got.content and b"tEXt" not in got.content
+    assert got.content.endswith(b"IEND\xaeB`\x82")
+    assert pixels(got.content) == pixels(clean)
+    stored = [p for p in (settings.data_dir / "themes").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in stored] == [got.content]
 
 
 @pytest.mark.parametrize("call,attr", [("room-background", "room_background_url"),
@@ -257,7 +315,7 @@ async def test_background_presets_and_upload(client, server, call, attr):
         assert (await client.put(f"/rooms/{room}/theme/{call}", **upload(data, "bg.png"))).status_code == 204
         url = getattr(await room_theme(server, room), attr)
         assert url.startswith(f"/themes/rooms/{room}/{call}?v=")
-        assert (await public.get(url)).content == data
+        assert pixels((await public.get(url)).content) == pixels(data)
 
     for bad in ({"palette": "pink"}, {"theme": "beach"}, {"palette": 3}):
         field = next(iter(bad))

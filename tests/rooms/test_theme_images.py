@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import struct
+import threading
+import time
+import zlib
 
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image, ImageFile, PngImagePlugin
 
 from herewith.errors import BadRequest, PayloadTooLarge
-from herewith.theming.images import MAX_BYTES, check_image, default_logo, preset_background
+from herewith.theming import images
+from herewith.theming.images import (
+    MAX_BYTES,
+    MAX_CONCURRENT_DECODES,
+    MAX_PIXELS,
+    MAX_SIDE,
+    check_image,
+    check_upload,
+    default_logo,
+    png_is_complete,
+    preset_background,
+)
 from herewith.theming.presets import PALETTES, THEMES, palette_asset, theme_asset
 from herewith.theming.schemas import RoomTheme
 from herewith.theming.service import normalize_room_name, resolve
@@ -47,26 +63,154 @@ def test_truncated_images_refused():
         assert "image" in err.value.data
 
 
+def test_png_cut_anywhere_is_refused():
+    # Pillow alone accepts a PNG cut inside the zlib trailer or the CRC of its last IDAT, or without IEND,
+    # once every row inflated.
+    data = png((400, 100))
+    assert png_is_complete(data)
+    for cut in range(8, len(data)):
+        with pytest.raises(BadRequest) as err:
+            check_image(data[:cut], "logo")
+        assert "image" in err.value.data, cut
+        assert not png_is_complete(data[:cut])
+
+
+def test_png_with_a_bad_crc_is_refused():
+    data = bytearray(png((40, 10)))
+    idat = data.index(b"IDAT")
+    length = struct.unpack(">I", data[idat - 4:idat])[0]
+    data[idat + 4 + length] ^= 0xFF  # first CRC byte of the IDAT chunk
+    with pytest.raises(BadRequest) as err:
+        check_image(bytes(data), "logo")
+    assert "truncated or corrupt" in err.value.data["image"]
+
+
 def test_empty_refused():
     with pytest.raises(BadRequest):
         check_image(b"", "logo")
 
 
-@pytest.mark.parametrize("size", [(20_000, 20_000), (6_000, 6_000), (10_001, 10), (10, 10_001)])
-def test_pixel_limits_refuse_bombs_before_decoding(size):
+@pytest.mark.parametrize("size", [(20_000, 20_000), (10_000, 2_500), (6_000, 6_000), (4_096, 4_096),
+                                  (4_097, 10), (10, 4_097)])
+def test_pixel_limits_refuse_bombs_before_decoding(size, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size))
+    bomb = bomb_png(*size)
+    assert len(bomb) < 600 * 1024
     with pytest.raises(BadRequest) as err:
-        check_image(bomb_png(*size), "room-background", field="image")
-    assert "too large" in err.value.data["image"]
+        check_image(bomb, "room-background", field="image")
+    assert "too large" in err.value.data["image"] and f"at most {MAX_SIDE} pixels a side" in err.value.message
+    assert decoded == []  # refused from the header: no pixel was decoded
+
+
+def test_largest_accepted_image():
+    w, h = MAX_SIDE, MAX_PIXELS // MAX_SIDE
+    checked = check_image(bomb_png(w, h), "room-background")
+    assert (checked.width, checked.height) == (w, h)
+    with Image.open(io.BytesIO(checked.data)) as img:
+        assert img.size == (w, h)
+
+
+def test_pillow_limits_are_lowered_too():
+    assert Image.MAX_IMAGE_PIXELS == MAX_PIXELS
+    assert PngImagePlugin.MAX_TEXT_CHUNK <= 256 * 1024 and PngImagePlugin.MAX_TEXT_MEMORY <= 1024 * 1024
 
 
 def test_byte_limits():
     big = noise_png((480, 480))
-    assert MAX_BYTES["room-background"] < len(big) < MAX_BYTES["logo"]
-    for kind in ("room-background", "room-knock-page-background"):
+    assert len(big) > 600 * 1024
+    for kind in ("logo", "room-background", "room-knock-page-background"):
+        assert MAX_BYTES[kind] == 600 * 1024
         with pytest.raises(PayloadTooLarge) as err:
             check_image(big, kind)
-        assert err.value.status == 413 and err.value.data["maxBytes"] == 600 * 1024
-    assert check_image(big, "logo").format == "png"
+        assert err.value.status == 413 and err.value.data["maxBytes"] == 600 * 1024 and "image" in err.value.data
+    assert check_image(noise_png((400, 400)), "logo").format == "png"
+
+
+# ---- what is stored: the pixels re-encoded, nothing else ----------------------------------------------------
+
+def pixels(data: bytes) -> tuple[tuple[int, int], bytes]:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size, img.convert("RGBA").tobytes()
+
+
+def test_trailing_data_is_not_kept():
+    original = png((120, 40))
+    data = original + b"<html><body><script>alert(document.domain)</script></body></html>"
+    checked = check_image(data, "logo")
+    assert b"<html" not in checked.data and b"script" not in checked.data
+    assert checked.data.endswith(b"IEND\xaeB`\x82") and png_is_complete(checked.data)
+    assert pixels(checked.data) == pixels(original)
+    jpg = jpeg((120, 40))
+    checked = check_image(jpg + b"<html>", "logo")
+    assert b"<html" not in checked.data and checked.data.endswith(b"\xff\xd9")
+
+
+def test_metadata_is_not_kept():
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "<script>alert(1)</script>")
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>secret location</x:xmpmeta>")
+    out = io.BytesIO()
+    Image.new("RGBA", (30, 20), (1, 2, 3, 128)).save(out, "PNG", pnginfo=info, icc_profile=b"\0" * 200)
+    checked = check_image(out.getvalue(), "logo")
+    assert b"script" not in checked.data and b"xmpmeta" not in checked.data
+    for chunk in (b"tEXt", b"iTXt", b"zTXt", b"iCCP", b"eXIf"):
+        assert chunk not in checked.data
+    assert pixels(checked.data) == pixels(out.getvalue())
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneCo"
+    exif[ExifTags.Base.ImageDescription] = "home address"
+    out = io.BytesIO()
+    Image.new("RGB", (64, 32), (30, 160, 60)).save(out, "JPEG", exif=exif, comment=b"a comment")
+    checked = check_image(out.getvalue(), "room-background")
+    assert b"PhoneCo" not in checked.data and b"a comment" not in checked.data and b"Exif" not in checked.data
+    with Image.open(io.BytesIO(checked.data)) as img:
+        assert img.format == "JPEG" and img.size == (64, 32) and not img.getexif()
+
+
+def test_exif_orientation_is_applied_to_the_pixels():
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # rotate 90 degrees clockwise to display
+    out = io.BytesIO()
+    Image.new("RGB", (60, 30), (200, 30, 60)).save(out, "JPEG", exif=exif)
+    checked = check_image(out.getvalue(), "logo")
+    assert (checked.width, checked.height) == (30, 60)
+    with Image.open(io.BytesIO(checked.data)) as img:
+        assert img.size == (30, 60) and ExifTags.Base.Orientation not in img.getexif()
+
+
+def test_png_transparency_is_kept():
+    img = Image.new("P", (16, 16), 1)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    out = io.BytesIO()
+    img.save(out, "PNG", transparency=1)
+    checked = check_image(out.getvalue(), "logo")
+    with Image.open(io.BytesIO(checked.data)) as back:
+        assert back.convert("RGBA").getpixel((3, 3))[3] == 0
+
+
+def test_only_two_decodes_at_a_time(monkeypatch):
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_check(data, kind, field="image"):  # noqa: ANN001, ANN202
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return kind
+
+    monkeypatch.setattr(images, "check_image", slow_check)
+
+    async def many() -> list:
+        return await asyncio.gather(*(check_upload(b"x", "logo") for _ in range(8)))
+
+    assert asyncio.run(many()) == ["logo"] * 8
+    assert MAX_CONCURRENT_DECODES == 2 and most == 2
 
 
 def test_builtin_assets_are_real_images():

@@ -30,7 +30,7 @@ from starlette.formparsers import MultiPartException
 from herewith.auth.dependencies import OrganizationDep, SessionDep
 from herewith.errors import BadRequest, NotFound, validation_error
 from herewith.theming import service as service
-from herewith.theming.images import MAX_BYTES, CheckedImage, check_image
+from herewith.theming.images import MAX_BYTES, CheckedImage, check_upload
 from herewith.theming.schemas import (
     IMAGE_KINDS,
     BackgroundPresetRequest,
@@ -75,7 +75,8 @@ async def _json_body(model: type[M], request: Request) -> M:
 
 
 async def _uploaded_image(request: Request, kind: ImageKind) -> CheckedImage:
-    """The multipart ``image`` field, decoded and checked (400/413 naming ``image``)."""
+    """The multipart ``image`` field, decoded, checked and re-encoded (400/413 naming ``image``;
+    :func:`~herewith.theming.images.check_upload`: at most two decodes at a time in the process)."""
     try:
         async with request.form(max_files=4, max_fields=20) as form:
             upload = form.get("image")
@@ -86,7 +87,7 @@ async def _uploaded_image(request: Request, kind: ImageKind) -> CheckedImage:
             data = await upload.read(MAX_BYTES[kind] + 1)
     except (MultiPartException, StarletteHTTPException) as exc:
         raise validation_error("image", f"malformed multipart body ({getattr(exc, 'detail', exc)})") from None
-    return await asyncio.to_thread(check_image, data, kind)
+    return await check_upload(data, kind)
 
 
 def _store(request: Request) -> ThemeStore:
