@@ -107,7 +107,7 @@ def _spec_schema(path: str) -> dict:
     import json
     from pathlib import Path
 
-    spec = json.loads(Path("/work/shared/spec/whereby-openapi.json").read_text())
+    spec = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "whereby-openapi.json").read_text())
     return spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
 
 

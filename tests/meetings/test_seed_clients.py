@@ -1,5 +1,5 @@
-"""The vendor docs' client examples (seed 000: curl, Python requests, Node fetch) work unchanged but for
-the base URL and the key."""
+"""The vendor docs' client examples (Whereby guide "Using the REST API": curl, Python requests, Node fetch)
+work unchanged but for the base URL and the key. The examples are in ``tests/fixtures/seed_clients/``."""
 
 from __future__ import annotations
 
@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000_62bb443ebd270f3b.txt"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "seed_clients"
 VENDOR_URL = "https://api.whereby.dev"
 NODE_DIR = Path(__file__).resolve().parents[1] / "clients"
 
 
-def example(lang: str) -> str:
-    """The first fenced code block of that language in the seed, with only URL and key replaced later."""
-    blocks = re.findall(r"```" + lang + r"\n(.*?)```", SEED.read_text(), re.S)
-    assert blocks, f"no {lang} example in the seed"
-    return blocks[0]
+def example(name: str) -> str:
+    """One of the guide's examples as the guide shows it; :func:`adapt` replaces only URL and key."""
+    return (EXAMPLES / name).read_text()
 
 
 def adapt(code: str, base_url: str, key: str) -> str:
@@ -37,7 +35,7 @@ def check_output(out: str, base_url: str) -> None:
 
 
 def test_curl_example(server, org):
-    code = adapt(example("bash"), server.base_url, org.api_key)
+    code = adapt(example("curl.sh"), server.base_url, org.api_key)
     out = subprocess.run(["bash", "-c", code], capture_output=True, text=True, timeout=30).stdout
     import json  # noqa: PLC0415
 
@@ -47,7 +45,7 @@ def test_curl_example(server, org):
 
 
 def test_python_requests_example(server, org):
-    code = adapt(example("python"), server.base_url, org.api_key)
+    code = adapt(example("requests_example.py"), server.base_url, org.api_key)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "Status code: 201" in out.stdout
@@ -59,7 +57,7 @@ def test_node_fetch_example(server, org):
     if not (NODE_DIR / "node_modules" / "cross-fetch").exists():
         pytest.skip("cross-fetch not installed (scripts/test installs it with npm)")
     script = NODE_DIR / "seed_example.js"
-    script.write_text(adapt(example("javascript"), server.base_url, org.api_key))
+    script.write_text(adapt(example("fetch_example.js"), server.base_url, org.api_key))
     try:
         out = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=30, cwd=NODE_DIR,
                              env={**os.environ, "NODE_PATH": str(NODE_DIR / "node_modules")})

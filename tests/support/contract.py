@@ -11,7 +11,8 @@ from typing import Any
 
 import jsonschema
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "whereby-openapi.json"
+# The vendor's OpenAPI document, copied into the repository (tests/fixtures/README.md says from where).
+SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "whereby-openapi.json"
 UTC_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -34,7 +35,7 @@ def _resolve(node: Any) -> Any:
 
 
 def _nullable_cursor(schema: dict[str, Any]) -> dict[str, Any]:
-    # The spec declares `cursor` a string but documents null on the last page (CONTRACT.md "Lists").
+    # The spec declares `cursor` a string but the API sends null on the last page (docs/api.md, "Lists").
     props = schema.get("properties", {})
     if "cursor" in props:
         props["cursor"] = {**props["cursor"], "type": ["string", "null"]}
