@@ -1,14 +1,18 @@
 """Real Herewith servers for tests, on 127.0.0.1 with a free port.
 
 - :class:`ThreadServer`: uvicorn in a background thread running ``create_app(settings, clock)``; tests can
-  move ``server.clock`` and reach ``server.app.state``.
+  move ``server.clock`` and reach ``server.services``.
 - :class:`ProcessServer`: ``herewith serve`` as a child process, for crash (``kill -9``) and multi-process tests.
 Both answer real HTTP and WebSocket traffic.
+
+Every wait here has a deadline, so a stuck server or database makes the test fail with a message instead of
+hanging the session. Child servers a test leaves running are killed after it (``tests/conftest.py``) and at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import signal
 import socket
@@ -17,13 +21,14 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import uvicorn
 
-from herewith.app import create_app
+from herewith.app import create_app, services_of
 from herewith.auth import service as auth_service
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker
@@ -89,11 +94,11 @@ class ThreadServer:
         )
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.services = services_of(self.app)
 
-        async def remember_loop(_app) -> None:  # noqa: ANN001
-            self.loop = asyncio.get_running_loop()
-
-        self.app.state.startup_hooks.append(remember_loop)
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self._server.serve()
 
     @property
     def base_url(self) -> str:
@@ -104,7 +109,7 @@ class ThreadServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> ThreadServer:
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self._thread.start()
         wait_healthy(self.base_url)
         return self
@@ -115,9 +120,12 @@ class ThreadServer:
             self._thread.join(timeout=15)
 
     def run_coro(self, coro):  # noqa: ANN001, ANN201 - run a coroutine on the server's event loop
-        """Run ``coro`` on the server's loop (for reaching ``app.state`` objects bound to that loop)."""
+        """Run ``coro`` on the server's loop (for reaching ``self.services`` parts bound to that loop)."""
         assert self.loop is not None, "server not started"
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+
+_RUNNING: list[ProcessServer] = []  # started and not yet seen dead: what kill_leftover_servers() kills
 
 
 @dataclass
@@ -137,50 +145,138 @@ class ProcessServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ProcessServer:
+        """Start the child and wait until ``/healthz`` answers; if it does not within ``timeout`` seconds (or the
+        child exits), kill it and raise with the end of its log."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
         env = {**os.environ, **self.env, "HEREWITH_PORT": str(self.port), "HEREWITH_HOST": "127.0.0.1"}
         env.pop("HEREWITH_PUBLIC_URL", None)
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
         pin = ["taskset", "-c", self.cpus] if self.cpus else []
-        self.proc = subprocess.Popen(
-            [*pin, sys.executable, "-m", "herewith", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        wait_healthy(self.base_url, timeout, self.proc)
+        try:
+            self.proc = subprocess.Popen(
+                [*pin, sys.executable, "-m", "herewith", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # the child has its own descriptor
+        if not any(s is self for s in _RUNNING):
+            _RUNNING.append(self)
+        try:
+            wait_healthy(self.base_url, timeout, self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self._kill()
+            raise type(exc)(f"herewith serve on port {self.port}: {exc}{self._log_tail()}") from None
+        except BaseException:  # pytest-timeout's Failed, KeyboardInterrupt: no child left behind either
+            self._kill()
+            raise
         return self
 
-    def kill9(self) -> None:
+    def kill9(self, timeout: float = 10.0) -> None:
+        """SIGKILL the child and reap it; raise if it is still there after ``timeout`` seconds."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"herewith serve (pid {self.proc.pid}) still alive {timeout}s after SIGKILL") from None
+        self._forget()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if the child has not exited after ``timeout`` seconds."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill9()
+        self._forget()
+
+    def _kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                return  # stays in _RUNNING: tried again after the test and at exit
+        self._forget()
+
+    def _forget(self) -> None:
+        _RUNNING[:] = [s for s in _RUNNING if s is not self]
+
+    def _log_tail(self, lines: int = 30) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return " (no log: pass log_path to see the server's output)"
+        tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return f"; last lines of {self.log_path}:\n" + "\n".join(tail)
 
 
-def run_sync(coro):  # noqa: ANN001, ANN201
-    """Run a coroutine to completion from sync or async code (in a fresh thread with its own loop)."""
+def running_servers() -> list[ProcessServer]:
+    """The :class:`ProcessServer` children started and not stopped yet."""
+    return list(_RUNNING)
+
+
+def kill_leftover_servers(keep: Sequence[ProcessServer] = ()) -> list[str]:
+    """SIGKILL every :class:`ProcessServer` child still running but those in ``keep`` (e.g. what ran before a
+    test that failed before its ``stop()``); return a description of each one killed."""
+    killed = []
+    for srv in list(_RUNNING):
+        if any(srv is k for k in keep):
+            continue
+        if srv.proc is not None and srv.proc.poll() is None:
+            killed.append(f"pid {srv.proc.pid} on port {srv.port}")
+        srv._kill()
+    return killed
+
+
+atexit.register(kill_leftover_servers)
+
+RUN_SYNC_TIMEOUT = 120.0
+
+
+def run_sync(coro, timeout: float | None = RUN_SYNC_TIMEOUT):  # noqa: ANN001, ANN201
+    """Run a coroutine to completion from sync or async code (in a fresh thread with its own loop).
+
+    ``timeout`` (seconds, ``None`` for none) is a deadline: the coroutine is cancelled inside its own loop and
+    ``TimeoutError`` raised here. A coroutine that cannot be cancelled (blocked in a synchronous call) is
+    abandoned 10 s later in its daemon thread, which cannot keep the process alive.
+    """
+    name = getattr(coro, "__qualname__", repr(coro))
     result: list = []
     error: list[BaseException] = []
+    expired = threading.Event()
+
+    async def bounded():  # noqa: ANN202
+        if timeout is None:
+            return await coro
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                return await coro
+        finally:
+            if deadline.expired():
+                expired.set()
 
     def target() -> None:
         try:
-            result.append(asyncio.run(coro))
+            result.append(asyncio.run(bounded()))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             error.append(exc)
 
-    t = threading.Thread(target=target)
+    t = threading.Thread(target=target, name=f"run_sync {name}", daemon=True)
     t.start()
-    t.join()
+    t.join(None if timeout is None else timeout + 10)
+    if t.is_alive():
+        raise TimeoutError(f"run_sync: {name} still running {timeout + 10:.0f}s after it started "
+                           "(blocked outside its event loop, so the deadline could not cancel it)")
     if error:
+        if expired.is_set() and isinstance(error[0], TimeoutError):
+            raise TimeoutError(f"run_sync: {name} did not finish within {timeout}s") from error[0]
         raise error[0]
     return result[0] if result else None
 
 
 PG_ADMIN = dict(host="127.0.0.1", port=5432, user=os.environ.get("PGUSER", "root"), database="postgres")
+PG_TIMEOUT = 60.0  # seconds for connecting and for each CREATE/DROP DATABASE
 
 
 def create_pg_database() -> str:
@@ -190,13 +286,13 @@ def create_pg_database() -> str:
     name = "herewith_t_" + uuid.uuid4().hex[:12]
 
     async def create() -> None:
-        conn = await asyncpg.connect(**PG_ADMIN)
+        conn = await asyncpg.connect(**PG_ADMIN, timeout=PG_TIMEOUT)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"', timeout=PG_TIMEOUT)
         finally:
-            await conn.close()
+            await conn.close(timeout=10)
 
-    run_sync(create())
+    run_sync(create(), timeout=2 * PG_TIMEOUT + 20)
     return f"postgresql+asyncpg://{PG_ADMIN['user']}@127.0.0.1:5432/{name}"
 
 
@@ -206,10 +302,10 @@ def drop_pg_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
 
     async def drop() -> None:
-        conn = await asyncpg.connect(**PG_ADMIN)
+        conn = await asyncpg.connect(**PG_ADMIN, timeout=PG_TIMEOUT)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=PG_TIMEOUT)
         finally:
-            await conn.close()
+            await conn.close(timeout=10)
 
-    run_sync(drop())
+    run_sync(drop(), timeout=2 * PG_TIMEOUT + 20)
