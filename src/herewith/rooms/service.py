@@ -7,6 +7,7 @@ default; TURN credentials in the REST-API scheme coturn understands).
 Usage::
 
     room = await lookup_room(session, "/team-1b4e...", now)    # RoomRef | raises RoomNotFound / RoomGone
+    ref_is_live(room, later)                                      # still live at ``later``?
     servers = ice_servers(settings, now)                          # [{"urls": [...], ...}]
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herewith.config import Settings
 from herewith.meetings import repository as meetings_repository
 
 DEACTIVATE_AFTER_END = timedelta(hours=1)
@@ -81,6 +83,31 @@ def room_state(meeting: MeetingLifecycle, now: datetime,
     return "live"
 
 
+@dataclass(slots=True)
+class _RefLifecycle:
+    """A room reference read as a :class:`MeetingLifecycle`: it was live when it was looked up, and a
+    deletion or deactivation after that reaches the live room as a meeting event, not through the ref."""
+
+    end_date: datetime
+    deleted_at: datetime | None = None
+    deactivated_at: datetime | None = None
+
+
+class DatedRoom(Protocol):
+    """What :func:`ref_is_live` reads of a room reference (:class:`RoomRef` has it)."""
+
+    @property
+    def end_date(self) -> datetime: ...
+
+
+def ref_is_live(ref: DatedRoom, now: datetime, deactivate_after: timedelta = DEACTIVATE_AFTER_END) -> bool:
+    """True while a room looked up earlier (``ref``, live then) is still live at ``now`` (aware UTC): the
+    rule of :func:`room_state` applied to its ``end_date``, i.e. ``now`` is not later than ``endDate`` +
+    ``deactivate_after`` (1 hour; CONTRACT.md "Meetings", lifecycle). Deletion is not seen here: whoever
+    holds the ref learns of it from the meeting event (signaling ends the live room)."""
+    return room_state(_RefLifecycle(ref.end_date), now, deactivate_after) == "live"
+
+
 async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
                       deactivate_after: timedelta = DEACTIVATE_AFTER_END) -> RoomRef:
     """The live room named ``room_name`` (with or without the leading slash) at time ``now`` (aware UTC).
@@ -124,21 +151,21 @@ def turn_credentials(secret: str, ttl_seconds: int, now: datetime, user: str | N
     return username, base64.b64encode(digest).decode()
 
 
-def ice_servers(settings: Any, now: datetime, user: str | None = None) -> list[dict[str, Any]]:
+def ice_servers(settings: Settings, now: datetime, user: str | None = None) -> list[dict[str, Any]]:
     """``RTCIceServer`` dicts from settings: STUN URLs, then TURN URLs with fresh credentials.
 
     None by default (host candidates only). TURN URLs without ``turn_secret`` are listed without
     credentials (for TURN servers that need none).
     """
     servers: list[dict[str, Any]] = []
-    stun = list(getattr(settings, "stun_urls", []) or [])
-    turn = list(getattr(settings, "turn_urls", []) or [])
+    stun = list(settings.stun_urls)
+    turn = list(settings.turn_urls)
     if stun:
         servers.append({"urls": stun})
     if turn:
-        secret = getattr(settings, "turn_secret", None)
+        secret = settings.turn_secret
         if secret:
-            username, credential = turn_credentials(secret, getattr(settings, "turn_ttl_seconds", 86400), now, user)
+            username, credential = turn_credentials(secret, settings.turn_ttl_seconds, now, user)
             servers.append({"urls": turn, "username": username, "credential": credential})
         else:
             servers.append({"urls": turn})
