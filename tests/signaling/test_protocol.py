@@ -196,6 +196,31 @@ async def test_viewer_offer_that_sends_media_is_refused(server: ThreadServer, cl
         assert up["participant"]["audio"] is False and up["participant"]["video"] is False
 
 
+async def test_viewer_sdp_is_judged_by_every_m_line_direction(server: ThreadServer, client: httpx.AsyncClient) -> None:
+    """The viewer rule reads each m-line's direction: sendrecv/sendonly is refused without a=msid/a=ssrc and
+    with any line endings (herewith.kit.sdp); a receive-only offer goes through."""
+    m = await create_meeting(client)
+    no_track = SDP_SENDS.replace("a=msid:stream1 track1\r\n", "").replace("a=ssrc:1 cname:x\r\n", "")
+    assert "a=sendrecv" in no_track and "msid" not in no_track and "ssrc" not in no_track
+    cr_only = SDP_SENDS.replace("\r\n", "\r")
+    no_direction = no_track.replace("a=sendrecv\r\n", "")
+    mixed = SDP_RECVONLY.replace("a=recvonly\r\n", "a=x\ra=recvonly\r\n")  # one line to a browser: no direction
+    async with Client(server.ws_url, m["roomName"]) as host, Client(server.ws_url, m["roomName"]) as viewer:
+        await host.join(roomKey=room_key(m["hostRoomUrl"]))
+        await viewer.join(roomKey=room_key(m["viewerRoomUrl"]))
+        await host.expect("participant_joined")
+        for sdp in (no_track, cr_only, no_direction, mixed):
+            await viewer.send({"type": "offer", "to": host.id, "sdp": sdp})
+            assert (await viewer.expect_error("viewer_cannot_send"))["ref"] == "offer"
+        await host.nothing(0.2)  # none of them was relayed
+        for sdp in (SDP_RECVONLY, SDP_RECVONLY.replace("\r\n", "\r"), SDP_RECVONLY.replace("\r\n", "\n")):
+            await viewer.send({"type": "offer", "to": host.id, "sdp": sdp})
+            assert (await host.expect("offer")) == {"type": "offer", "from": viewer.id, "sdp": sdp}
+        # a sender's SDP is never judged: the same texts from the host are relayed
+        await host.send({"type": "offer", "to": viewer.id, "sdp": cr_only})
+        assert (await viewer.expect("offer"))["sdp"] == cr_only
+
+
 async def test_host_controls_and_their_refusal_to_others(server: ThreadServer, client: httpx.AsyncClient) -> None:
     m = await create_meeting(client)
     url = m["roomName"]
@@ -344,6 +369,20 @@ async def test_unknown_deleted_and_expired_rooms(server: ThreadServer, client: h
             assert await c.closed() == 4410
     finally:
         server.clock.advance(-2 * 3600)
+    # the same rule holds for a room with people in it (the live room's reference, not the database, is
+    # read then), before the sweeper has ended it
+    m3 = await create_meeting(client, endDate=(server.clock.now() + timedelta(minutes=5)).isoformat())
+    async with Client(server.ws_url, m3["roomName"]) as a:
+        await a.join()
+        async with Client(server.ws_url, m3["roomName"]) as b:
+            await b.join()  # live: the cached reference is reused
+        server.clock.advance(2 * 3600)
+        try:
+            async with Client(server.ws_url, m3["roomName"]) as late:
+                assert (await late.join(expect="error"))["code"] == "room_gone"
+                assert await late.closed() == 4410
+        finally:
+            server.clock.advance(-2 * 3600)
 
 
 BAD_FRAMES: list[tuple[Any, str]] = [

@@ -30,11 +30,29 @@ def test_sdp_sends_media() -> None:
     assert sdp_sends_media(HEAD + section("audio", "recvonly", False) + section("video", "sendonly", True))
     assert not sdp_sends_media(HEAD + section("audio", "recvonly", False) + section("video", "recvonly", False))
     assert not sdp_sends_media(HEAD + section("video", "inactive", True))
-    assert not sdp_sends_media(HEAD + section("video", "sendrecv", False))  # no track: nothing to send
     assert not sdp_sends_media(HEAD + section("video", "sendrecv", True, port="0"))  # rejected m-line
     assert not sdp_sends_media(HEAD + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sendrecv\r\na=msid:x y\r\n")
     assert sdp_sends_media((HEAD + section("video", "sendrecv", True)).replace("\r\n", "\n"))
     assert not sdp_sends_media("garbage")
+
+
+def test_sdp_sends_media_whatever_the_tracks_and_line_endings() -> None:
+    """A sending direction is enough: the other side then accepts media, with or without a=msid/a=ssrc."""
+    assert sdp_sends_media(HEAD + section("video", "sendrecv", False))
+    assert sdp_sends_media(HEAD + section("audio", "sendonly", False))
+    assert sdp_sends_media(HEAD + section("audio", None, False))  # no direction: sendrecv
+    for ending in ("\n", "\r"):  # LF only, CR only
+        assert sdp_sends_media((HEAD + section("video", "sendrecv", False)).replace("\r\n", ending))
+        assert not sdp_sends_media((HEAD + section("video", "recvonly", False)).replace("\r\n", ending))
+    # a session-level recvonly does not cover an m-line without its own direction (Chromium ignores it)
+    assert sdp_sends_media(HEAD + "a=recvonly\r\n" + section("audio", None, False))
+    # mixed line endings: a browser splitting at LF only would read "a=x\ra=recvonly" as one unknown line
+    assert sdp_sends_media(HEAD + section("audio", None, False).replace("a=mid:0\r\n", "a=mid:0\r\na=x\ra=recvonly\r\n"))
+    # several directions in one m-line: any sending one counts; so does a sending one in another spelling
+    assert sdp_sends_media(HEAD + section("audio", "sendrecv", False) + "a=recvonly\r\n")
+    assert sdp_sends_media(HEAD + section("audio", "recvonly", False) + "a=SENDONLY\r\n")
+    # port 0 with a=bundle-only is not a rejection (RFC 8843)
+    assert sdp_sends_media(HEAD + section("video", "sendrecv", False, port="0") + "a=bundle-only\r\n")
 
 
 def test_turn_credentials_rest_api_scheme() -> None:

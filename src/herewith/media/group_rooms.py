@@ -1,9 +1,11 @@
 """The control plane of group rooms (``roomMode: group``) on Janus.
 
-:class:`GroupRooms` (``app.state.group_rooms``) knows the Janus instances (a supervised local one, or external
-ones from ``HEREWITH_JANUS_URL``), places rooms on them by load and keeps one :class:`GroupRoom` per meeting.
-A :class:`GroupRoom` is what the live room (:mod:`herewith.signaling.live_room`, ``RoomConfig.sfu``) talks to:
-``admitted(member)``, ``handle(member, msg)``, ``left(participant_id, reason)``.
+:class:`GroupRooms` (``Services.group_rooms``, built by :func:`herewith.media.setup.create_group_rooms`) knows
+the Janus instances (a supervised local one, or external ones from ``HEREWITH_JANUS_URL``), places rooms on
+them by load and keeps one :class:`GroupRoom` per meeting. A :class:`GroupRoom` is the
+:class:`~herewith.signaling.live_room.SfuRoom` of a live group room (``RoomConfig.sfu``): ``admitted(member)``,
+``handle(member, msg)``, ``left(participant_id, reason)``; and the :class:`~herewith.media.sfu_proxy.FeedRoom`
+of its participants' :class:`~herewith.media.sfu_proxy.SfuPeer` proxies.
 
 How Janus enforces the rules (docs/janus-notes.md):
 
@@ -13,8 +15,9 @@ How Janus enforces the rules (docs/janus-notes.md):
   publisher ``join``; viewers get none, so Janus refuses their publish (433);
 * leaving or removal: the token is removed from ``allowed``, a removed publisher is kicked, and the
   participant's Janus session is destroyed (its handles go with it);
-* meeting deleted or deactivated: the Janus room is destroyed (``meeting_deleted_hooks``); an empty room is
-  destroyed after ``janus_room_idle_seconds``;
+* meeting deleted or deactivated: the Janus room is destroyed (:meth:`GroupRooms.on_meeting_deleted`, a
+  subscriber of :class:`~herewith.meetings.events.MeetingEvents`); an empty room is destroyed after
+  ``janus_room_idle_seconds``;
 * Janus restart: the room is created again (same id and secret, the current tokens) and every participant
   reconnects (:mod:`herewith.media.sfu_proxy`); Herewith restart: :meth:`GroupRooms.reconcile` destroys the
   rooms this node left behind and those of gone meetings.
@@ -42,8 +45,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from herewith.config import Settings
 from herewith.media.janus import (
     VIDEOROOM,
     VIDEOROOM_ERROR_NO_SUCH_ROOM,
@@ -58,7 +62,9 @@ from herewith.media.janus import (
 from herewith.media.placement import Placement
 from herewith.media.sfu_proxy import SfuPeer
 from herewith.media.supervisor import JanusStartError, JanusSupervisor
+from herewith.meetings.events import EndedMeeting, EndReason
 from herewith.signaling import protocol as p
+from herewith.signaling.live_room import SfuMember
 
 __all__ = ["GroupRoom", "GroupRooms", "JanusInstance", "room_identity"]
 
@@ -114,8 +120,23 @@ class JanusInstance:
         await self.client.aclose()
 
 
+class MeetingRoom(Protocol):
+    """What :meth:`GroupRooms.room_for` reads of a room reference (:class:`herewith.rooms.service.RoomRef`
+    and the live room's ref have it)."""
+
+    @property
+    def meeting_id(self) -> str: ...
+
+    @property
+    def room_name(self) -> str: ...  # with the leading slash
+
+
 class GroupRoom:
-    """One group room's Janus side: the Janus room, its publish tokens, its participants' proxies and feeds."""
+    """One group room's Janus side: the Janus room, its publish tokens, its participants' proxies and feeds.
+
+    Implements :class:`~herewith.signaling.live_room.SfuRoom` (for the live room) and
+    :class:`~herewith.media.sfu_proxy.FeedRoom` (for its peers).
+    """
 
     def __init__(self, rooms: GroupRooms, meeting_id: str, room_name: str) -> None:
         self.rooms = rooms
@@ -172,7 +193,20 @@ class GroupRoom:
             await instance.call(lambda r: r.allowed(self.room_id, "add", secret=self.secret, tokens=tokens))
         self.created = True
 
+    async def open_session(self, *, check: bool) -> JanusSession:
+        """:class:`~herewith.media.sfu_proxy.FeedRoom`: the Janus room made sure of (:meth:`ensure`), a new
+        Janus session on its instance. Raises :class:`JanusError` / :class:`JanusUnavailable`."""
+        instance = await self.ensure(check=check)
+        return await instance.client.create_session()
+
+    @property
+    def janus_restarted(self) -> asyncio.Event | None:
+        """Set after the local Janus this process supervises restarted; None for external instances."""
+        supervisor = self.rooms.supervisor
+        return supervisor.restarted if supervisor is not None else None
+
     async def kick(self, feed_id: int) -> None:
+        """Remove publisher ``feed_id`` from the Janus room (a removed participant)."""
         if self.instance is not None:
             await self.instance.call(lambda r: r.kick(self.room_id, feed_id, secret=self.secret))
 
@@ -201,9 +235,9 @@ class GroupRoom:
         if self.rooms.placement is not None:
             self.rooms.placement.remove(self.room_id)
 
-    # -- the live room's interface (RoomConfig.sfu) ------------------------------------------------
-    async def admitted(self, member: Any) -> None:
-        """``member`` (live_room.Member) entered the call: give it a proxy, and a publish token if it sends."""
+    # -- the live room's interface (SfuRoom, RoomConfig.sfu) --------------------------------------------
+    async def admitted(self, member: SfuMember) -> None:
+        """``member`` entered the call: give it a proxy, and a publish token if its role sends."""
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -239,8 +273,8 @@ class GroupRoom:
             self.rooms.placement.participant_joined(self.room_id)
         peer.start()
 
-    async def handle(self, member: Any, msg: Any) -> None:
-        """An ``sfu_*`` message of a participant in the call."""
+    async def handle(self, member: SfuMember, msg: p.SfuClientMessage) -> None:
+        """An ``sfu_*`` message of a participant in the call (``error sfu_unavailable`` when it has no proxy)."""
         peer = self.peers.get(member.id)
         if peer is None:
             member.outbox.send_text(p.dump(p.error(p.ErrorCode.SFU_UNAVAILABLE, "No SFU connection", msg.type)))
@@ -314,7 +348,7 @@ class GroupRooms:
     ``meeting_alive(meeting_id) -> bool`` (async) tells :meth:`reconcile` which leftover rooms to keep.
     """
 
-    def __init__(self, settings: Any, *, signing_key: str, node_id: str,
+    def __init__(self, settings: Settings, *, signing_key: str, node_id: str,
                  supervisor: JanusSupervisor | None = None, instances: list[JanusInstance] | None = None) -> None:
         self.settings = settings
         self.signing_key = signing_key
@@ -328,7 +362,7 @@ class GroupRooms:
         self.meeting_alive: Callable[[str], Awaitable[bool]] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> GroupRooms | None:
+    def from_settings(cls, settings: Settings) -> GroupRooms | None:
         """The control plane for ``settings.janus_mode``: None when ``off``."""
         mode = settings.janus_mode
         if mode == "off":
@@ -429,8 +463,9 @@ class GroupRooms:
         return destroyed
 
     # -- rooms ---------------------------------------------------------------------------------------
-    def room_for(self, ref: Any) -> GroupRoom:
-        """The :class:`GroupRoom` of ``ref`` (a RoomRef: ``meeting_id``, ``room_name``), created on first use."""
+    def room_for(self, ref: MeetingRoom) -> GroupRoom:
+        """The :class:`GroupRoom` of ``ref`` (a room reference: ``meeting_id``, ``room_name``), created on
+        first use: the ``sfu_room_for`` of :class:`~herewith.signaling.service.Signaling`."""
         room = self.rooms.get(ref.meeting_id)
         if room is None:
             room = GroupRoom(self, ref.meeting_id, ref.room_name)
@@ -441,8 +476,9 @@ class GroupRooms:
         if self.rooms.get(room.meeting_id) is room:
             del self.rooms[room.meeting_id]
 
-    async def on_meeting_deleted(self, meeting: Any, reason: str) -> None:
-        """``app.state.meeting_deleted_hooks``: destroy the meeting's Janus room (deleted or deactivated)."""
+    async def on_meeting_deleted(self, meeting: EndedMeeting, reason: EndReason) -> None:
+        """Subscriber of :class:`~herewith.meetings.events.MeetingEvents`: destroy the meeting's Janus room
+        (deleted or deactivated)."""
         room = self.rooms.pop(meeting.id, None)
         if room is not None:
             await room.destroy()

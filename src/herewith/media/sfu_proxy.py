@@ -8,15 +8,18 @@ media flows directly to Janus, and signals both through the room WebSocket:
   ``publish`` (first time) or ``configure`` (renegotiation) -> ``sfu_published {sdp}``. A viewer has no
   token, so Janus itself refuses its join (433); the refusal goes back as ``error sfu_refused``.
 * **subscriber** (Janus offers): the server decides what each participant receives (every stream of every
-  other publisher of the room, from :class:`~herewith.media.group_rooms.GroupRoom`'s feed registry) and keeps
+  other publisher of the room, from its :class:`FeedRoom`'s feed registry) and keeps
   one multistream subscriber handle per participant in step with it (``join`` ptype subscriber, then
   ``update`` with ``subscribe``/``unsubscribe``). Each Janus offer goes out as ``sfu_offer {sdp,
   subscription, streams}``; the browser's ``sfu_answer`` goes back with ``start``.
 * ``sfu_candidate {pc, ...}`` trickles to the matching handle.
 
 When the session is lost (Janus restarted or unreachable) the peer waits for the room to exist again
-(:meth:`GroupRoom.ensure`), opens a new session and sends ``sfu_restart``: the browser drops both connections
-and publishes again; the subscriber connection is rebuilt by the server.
+(:meth:`FeedRoom.open_session`), opens a new session and sends ``sfu_restart``: the browser drops both
+connections and publishes again; the subscriber connection is rebuilt by the server.
+
+:class:`FeedRoom` is what a peer needs of its room; :class:`~herewith.media.group_rooms.GroupRoom`
+implements it (this module does not import that one: imports run from the room to its peers).
 
 Usage (by :class:`~herewith.media.group_rooms.GroupRoom`)::
 
@@ -33,8 +36,11 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from pydantic import BaseModel
+
+from herewith.kit.sdp import parse_sdp
 from herewith.media.janus import (
     JanusError,
     JanusHandle,
@@ -44,10 +50,7 @@ from herewith.media.janus import (
 )
 from herewith.signaling import protocol as p
 
-if TYPE_CHECKING:
-    from herewith.media.group_rooms import GroupRoom
-
-__all__ = ["SfuPeer", "sdp_media_sections"]
+__all__ = ["FeedRoom", "SfuPeer", "sdp_media_sections"]
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +61,41 @@ READY_TIMEOUT = 20.0  # seconds an sfu_publish waits for the participant's Janus
 
 
 def sdp_media_sections(sdp: str) -> list[tuple[str, str, str]]:
-    """``[(mid, kind, direction)]`` of the audio/video m-lines of an SDP whose port is not 0."""
-    out: list[tuple[str, str, str]] = []
-    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
-        head = section.split("\n", 1)[0].split(" ")
-        if len(head) < 2 or head[0] not in ("audio", "video") or head[1] == "0":
-            continue
-        mid, direction = "", "sendrecv"
-        for line in section.split("\n"):
-            if line.startswith("a=mid:"):
-                mid = line[6:].strip()
-            elif line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
-                direction = line[2:]
-        out.append((mid, head[0], direction))
-    return out
+    """``[(mid, kind, direction)]`` of the audio/video m-lines of a publisher's SDP that are not rejected
+    (:func:`herewith.kit.sdp.parse_sdp`); ``mid`` is "" when absent, ``direction`` the effective one."""
+    return [(m.mid or "", m.kind, m.direction) for m in parse_sdp(sdp).media
+            if m.kind in ("audio", "video") and not m.rejected]
+
+
+class FeedRoom(Protocol):
+    """What an :class:`SfuPeer` needs of its group room: the Janus room, and the registry of who publishes.
+
+    ``room_id``: the Janus VideoRoom id. ``open_session(check=...)`` makes sure the Janus room exists
+    (``check``: ask Janus, after a lost session) and opens a new Janus session on its instance; raises
+    :class:`JanusError` / :class:`JanusUnavailable`. ``janus_restarted``: set when the local Janus this
+    process supervises has restarted (None without one). ``kick(feed_id)`` removes a publisher from the
+    Janus room. ``feed_changed`` / ``feed_gone(participant_id)``: a peer's published streams changed or
+    ended (the others resubscribe). ``wanted_streams(participant_id)``: ``{(feed_id, mid)}`` the
+    participant should receive; ``live_feed_ids()``: the feeds publishing now.
+    """
+
+    @property
+    def room_id(self) -> int: ...
+
+    @property
+    def janus_restarted(self) -> asyncio.Event | None: ...
+
+    async def open_session(self, *, check: bool) -> JanusSession: ...
+
+    async def kick(self, feed_id: int) -> None: ...
+
+    def feed_changed(self, participant_id: str) -> None: ...
+
+    def feed_gone(self, participant_id: str) -> None: ...
+
+    def wanted_streams(self, participant_id: str) -> set[tuple[int, str]]: ...
+
+    def live_feed_ids(self) -> set[int]: ...
 
 
 class SfuPeer:
@@ -81,7 +105,7 @@ class SfuPeer:
     in the Janus room's ``allowed`` list (None for viewers). Every method runs on the server's event loop.
     """
 
-    def __init__(self, room: GroupRoom, participant_id: str, send: Callable[[str], None], *, token: str | None) -> None:
+    def __init__(self, room: FeedRoom, participant_id: str, send: Callable[[str], None], *, token: str | None) -> None:
         self.room = room
         self.id = participant_id
         self._send_text = send
@@ -105,7 +129,7 @@ class SfuPeer:
         self._answer: asyncio.Future[str] | None = None
         self._sub_wake = asyncio.Event()
         # inbox of client messages, handled in order
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._inbox: asyncio.Queue[p.SfuClientMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
         self._handle_tasks: list[asyncio.Task[Any]] = []
 
@@ -118,7 +142,8 @@ class SfuPeer:
             asyncio.create_task(self._sub_loop(), name=f"sfu-sub-{self.id}"),
         ]
 
-    def send(self, message: Any) -> None:
+    def send(self, message: BaseModel) -> None:
+        """Send one server message (:mod:`herewith.signaling.protocol`) to the participant."""
         self._send_text(p.dump(message))
 
     def error(self, code: p.ErrorCode, message: str, ref: str | None) -> None:
@@ -129,8 +154,7 @@ class SfuPeer:
         delay = 0.2
         while not self.closing:
             try:
-                instance = await self.room.ensure(check=not first)
-                session = await instance.client.create_session()
+                session = await self.room.open_session(check=not first)
             except (JanusError, JanusUnavailable, OSError) as exc:
                 log.warning("sfu peer %s: Janus not ready (%s); retrying", self.id, exc)
                 await self._retry_pause(delay)
@@ -158,13 +182,13 @@ class SfuPeer:
         """Wait before the next connection attempt: ``delay``, or less when the local Janus this process
         supervises comes back first (its restart takes well under a second; no need to sit out the backoff)."""
         await asyncio.sleep(min(delay, 0.1))
-        supervisor = self.room.rooms.supervisor
-        if supervisor is None or delay <= 0.1:
+        restarted = self.room.janus_restarted
+        if restarted is None or delay <= 0.1:
             await asyncio.sleep(max(delay - 0.1, 0))
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay - 0.1):
-                await supervisor.restarted.wait()
+                await restarted.wait()
 
     def _reset_media_state(self) -> None:
         self.ready.clear()
@@ -204,7 +228,7 @@ class SfuPeer:
         self.ready.clear()
 
     # -- client messages -----------------------------------------------------------------------------
-    def deliver(self, msg: Any) -> None:
+    def deliver(self, msg: p.SfuClientMessage) -> None:
         """Queue one parsed ``sfu_*`` message; answers resolve at once, the rest run in order."""
         if msg.type == "sfu_answer":
             if self._answer is not None and not self._answer.done():
@@ -353,8 +377,7 @@ class SfuPeer:
 
     async def _sync_subscriptions(self) -> None:
         while self._janus_offers:
-            data, jsep = self._janus_offers.popleft()
-            await self._negotiate(data, jsep)
+            await self._negotiate(*self._janus_offers.popleft())
         desired = self.room.wanted_streams(self.id)
         existing = self.room.live_feed_ids()
         # streams of feeds that went away were dropped by Janus itself (it renegotiates on its own)

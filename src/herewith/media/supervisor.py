@@ -1,7 +1,7 @@
 """Run a local Janus as a supervised child process with a generated, locked-down configuration.
 
 ``herewith serve`` uses this when the ``janus`` binary is on the PATH and no external instance is
-configured (issue 7). The generated configuration:
+configured (group rooms on the SFU, DESIGN.md "Components"). The generated configuration:
 
 * loads only the VideoRoom plugin and the HTTP transport (API and admin API bound to 127.0.0.1 by
   default), no event handlers, no loggers;

@@ -1,7 +1,11 @@
 """The signaling WebSocket: ``/signal/{roomName}`` (room name without the leading slash).
 
-Transport only: frames in and out, size and rate caps, keepalive, abuse accounting. Room rules live in
-:mod:`herewith.signaling.live_room`; every message is one of :mod:`herewith.signaling.protocol`.
+Transport only: frames in and out, size and rate caps, keepalive, abuse accounting. It holds no room and
+calls no room method: the first ``join`` goes to the router (:meth:`herewith.signaling.router.Router.
+start_participant`, with this connection as its :class:`~herewith.signaling.router.MessageSink`), every later
+message to the returned :class:`~herewith.signaling.router.ParticipantSignal`. Room rules live in
+:mod:`herewith.signaling.service` and :mod:`herewith.signaling.live_room`; every message is one of
+:mod:`herewith.signaling.protocol`.
 
 - The first frame must be ``join`` (within 10 s). Frames over ``signaling_max_message_bytes`` get
   ``error too_large``; more than ``signaling_rate_per_second`` (burst ``signaling_rate_burst``) get
@@ -29,8 +33,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket
 
+from herewith.config import Settings
 from herewith.signaling import protocol as p
-from herewith.signaling.live_room import CLOSE_NORMAL, CLOSE_POLICY, LiveRoom
+from herewith.signaling.live_room import CLOSE_NORMAL, CLOSE_POLICY
+from herewith.signaling.router import ParticipantSignal, Router
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +49,8 @@ CLOSE_TRY_AGAIN = 1013
 
 
 class Connection:
-    """One WebSocket as an :class:`~herewith.signaling.live_room.Outbox`: a queue and a writer task."""
+    """One WebSocket as a :class:`~herewith.signaling.router.MessageSink`: a bounded queue of frames and one
+    writer task. ``send_text`` and ``close`` never block and never raise."""
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
@@ -117,8 +124,8 @@ class Budget:
 @router.websocket("/signal/{roomName}")
 async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path name as in the contract
     """A participant's signaling connection to room ``/{roomName}``."""
-    signaling = ws.state.signaling
-    settings = signaling.settings
+    settings: Settings = ws.state.settings
+    router: Router = ws.state.signaling.router
     await ws.accept()
     conn = Connection(ws)
     participant_id = secrets.token_urlsafe(9)
@@ -126,7 +133,7 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
     max_bytes = settings.signaling_max_message_bytes
     interval = settings.signaling_ping_interval_seconds
     strikes = 0
-    room: LiveRoom | None = None
+    signal: ParticipantSignal | None = None
     silent_since = time.monotonic()
     last_rate_error = 0.0
 
@@ -142,12 +149,12 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
 
     try:
         while not conn.closing:
-            timeout = JOIN_TIMEOUT_SECONDS if room is None else interval
+            timeout = JOIN_TIMEOUT_SECONDS if signal is None else interval
             try:
                 async with asyncio.timeout(timeout):
                     event = await ws.receive()
             except TimeoutError:
-                if room is None:
+                if signal is None:
                     conn.send_text(p.dump(p.error(p.ErrorCode.NOT_JOINED, "Send join first")))
                     conn.close(CLOSE_POLICY, "no join")
                     break
@@ -188,29 +195,28 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                     break
                 continue
             try:
-                if room is None:
+                if signal is None:
                     if msg.type == "ping":
                         conn.send_text('{"type":"pong"}')
                         continue
-                    if msg.type != "join":
+                    if not isinstance(msg, p.Join):
                         if strike(p.ErrorCode.NOT_JOINED, "Send join first", msg.type):
                             break
                         continue
-                    room, status = await signaling.enter(roomName, participant_id, conn, msg)
-                    if status == "refused":
-                        room = None
+                    signal = await router.start_participant(roomName, participant_id, msg, conn)
+                    if signal is None:  # refused: the error and the close are queued on conn
                         break
                 else:
-                    await room.handle(participant_id, msg)
+                    await signal.send(msg)
             except Exception:  # noqa: BLE001 - no frame may crash the server
                 log.exception("signaling_handler_failed", type=getattr(msg, "type", None))
                 conn.send_text(p.dump(p.error(p.ErrorCode.INTERNAL, "Internal error", getattr(msg, "type", None))))
     except Exception:  # noqa: BLE001 - transport errors end this connection only
         log.debug("signaling_receive_failed", exc_info=True)
     finally:
-        if room is not None:
+        if signal is not None:
             try:
-                await signaling.left(room, participant_id)
+                await signal.close()
             except Exception:  # noqa: BLE001
                 log.exception("signaling_leave_failed")
         conn.close(CLOSE_NORMAL, "")

@@ -1,16 +1,19 @@
 """The live room: presence, roles, knocking, lock, removal, mute requests and ending, as a state machine.
 
 A :class:`LiveRoom` holds the people connected to one room right now. It never touches a socket or
-Starlette: the transport hands it an :class:`Outbox` per connection (``send_text`` enqueues a frame,
-``close`` ends the connection after the queued frames) and calls :meth:`LiveRoom.handle` with parsed
-messages. Rules come from CONTRACT.md "Room roles" and "Meetings" and from issue 3:
+Starlette and is only reached through a router (:mod:`herewith.signaling.router`): the router hands it an
+:class:`Outbox` per connection (the transport's message sink: ``send_text`` enqueues a frame, ``close``
+ends the connection after the queued frames) and calls :meth:`LiveRoom.handle` with parsed messages.
+Rules come from CONTRACT.md "Room roles" and "Meetings":
 
 - roles: ``host`` / ``viewer`` from a valid roomKey, otherwise ``visitor``; a visitor admitted after knocking
   is ``granted_visitor``. Hosts may lock/unlock, admit/reject knockers, remove, ask to mute, end the meeting.
 - a locked room (``isLocked``, ``templateType=viewerMode``, or locked by a host): visitors get ``room_locked``,
   may ``knock`` and wait until a host answers. RoomKey holders enter directly.
 - ``roomMode`` normal: a peer-to-peer mesh of at most ``max_senders`` (4) sending participants; viewers
-  receive only and any SDP of theirs that would send media is refused.
+  receive only and any SDP of theirs that would send media is refused (:func:`sdp_sends_media`).
+- ``roomMode`` group on the SFU: the room tells its :class:`SfuRoom` who was admitted and who left, and
+  hands it the ``sfu_*`` messages; the SFU side (:mod:`herewith.media.group_rooms`) implements it.
 
 Usage::
 
@@ -30,7 +33,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from pydantic import BaseModel
 
+from herewith.kit.sdp import parse_sdp
 from herewith.kit.time import format_utc
 from herewith.signaling import protocol as p
 from herewith.rooms.events import ParticipantInfo, RoomEvent, RoomEventType
@@ -50,7 +55,11 @@ CLOSE_FULL = 4409
 
 
 class Outbox(Protocol):
-    """One connection as the room sees it. Both calls are non-blocking and never raise."""
+    """One connection as the room sees it (the transport's :class:`~herewith.signaling.router.MessageSink`).
+
+    ``send_text(text)`` queues one JSON frame; ``close(code, reason)`` closes the connection after the
+    frames queued before it (``code``: a WebSocket close code, see ``CLOSE_*``). Both are non-blocking and
+    never raise."""
 
     def send_text(self, text: str) -> None: ...
 
@@ -58,11 +67,57 @@ class Outbox(Protocol):
 
 
 class RoomRefLike(Protocol):
-    meeting_id: str
-    organization_id: str
-    room_name: str
-    room_mode: str
-    is_locked: bool
+    """What a live room reads of its meeting (:class:`herewith.rooms.service.RoomRef` has it): ids, the
+    room name with its leading slash, ``room_mode`` (normal | group), whether it starts locked, and
+    ``end_date`` (aware UTC)."""
+
+    @property
+    def meeting_id(self) -> str: ...
+
+    @property
+    def organization_id(self) -> str: ...
+
+    @property
+    def room_name(self) -> str: ...
+
+    @property
+    def room_mode(self) -> str: ...
+
+    @property
+    def is_locked(self) -> bool: ...
+
+    @property
+    def end_date(self) -> datetime: ...
+
+
+class SfuMember(Protocol):
+    """A participant in the call as the SFU sees it: its id, whether its role sends media (only those get
+    a publish token), and its connection (SFU answers and errors go straight to it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def sends(self) -> bool: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+class SfuRoom(Protocol):
+    """The SFU side of one group room (``RoomConfig.sfu``), as the live room drives it.
+
+    ``admitted(member)``: the member entered the call (give it an SFU connection); ``handle(member, msg)``:
+    one ``sfu_*`` message of a member in the call; ``left(participant_id, reason)``: the member left the
+    call (``reason``: left | disconnected | removed | ended). None of them raises for a Janus failure: the
+    participant gets an ``error`` frame instead. :class:`herewith.media.group_rooms.GroupRoom` implements it.
+    """
+
+    async def admitted(self, member: SfuMember) -> None: ...
+
+    async def handle(self, member: SfuMember, msg: p.SfuClientMessage) -> None: ...
+
+    async def left(self, participant_id: str, reason: str) -> None: ...
 
 
 @dataclass
@@ -70,7 +125,9 @@ class RoomConfig:
     """Limits and helpers a room needs from settings.
 
     ``max_senders``: sending participants (normal rooms: 4); ``max_viewers``: receive-only participants;
-    ``ice_servers(participant_id)`` returns RTCIceServer dicts; ``now()`` aware UTC.
+    ``ice_servers(participant_id)`` returns RTCIceServer dicts; ``now()`` aware UTC; ``ping_interval_ms``:
+    the keepalive interval the page is told; ``media``: ``mesh`` or ``sfu``; ``sfu``: the SFU side of a
+    group room on the SFU (None for mesh rooms).
     """
 
     max_senders: int
@@ -79,9 +136,7 @@ class RoomConfig:
     now: Callable[[], datetime]
     ping_interval_ms: int = 20_000
     media: str = "mesh"
-    # Group rooms on the SFU (issue 7): a herewith.media.group_rooms.GroupRoom. The room tells it who was
-    # admitted and who left, and hands it the sfu_* messages; None for mesh rooms.
-    sfu: Any = None
+    sfu: SfuRoom | None = None
 
 
 @dataclass
@@ -125,27 +180,14 @@ class Member:
 
 
 def sdp_sends_media(sdp: str) -> bool:
-    """True when an SDP offers to send media: an audio/video m-section whose direction is ``sendrecv``
-    (the default) or ``sendonly`` and which carries a track (``a=msid:`` or ``a=ssrc:``)."""
-    sections = sdp.replace("\r\n", "\n").split("\nm=")
-    for section in sections[1:]:
-        kind = section.split(" ", 1)[0]
-        if kind not in ("audio", "video"):
-            continue
-        lines = section.split("\n")
-        port = section.split(" ", 2)[1] if section.count(" ") >= 2 else "9"
-        if port == "0":  # rejected / stopped m-line
-            continue
-        direction = "sendrecv"
-        has_track = False
-        for line in lines:
-            if line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
-                direction = line[2:]
-            elif line.startswith("a=msid:") or line.startswith("a=ssrc:"):
-                has_track = True
-        if direction in ("sendrecv", "sendonly") and has_track:
-            return True
-    return False
+    """The viewer rule (CONTRACT.md "Room roles": viewers receive and never send): True when an offer or
+    answer may send media, so a viewer's is refused.
+
+    Every media m-line counts, whatever its tracks (``a=msid``/``a=ssrc``) and line endings: one that is
+    not rejected and whose direction is ``sendrecv`` or ``sendonly`` (written, or by default) sends, and
+    so does a text with mixed line endings (:meth:`herewith.kit.sdp.SessionDescription.may_send_media`).
+    """
+    return parse_sdp(sdp).may_send_media()
 
 
 EventEmitter = Callable[[RoomEvent], Awaitable[None]]
@@ -181,10 +223,10 @@ class LiveRoom:
         return len(self.members) + len(self.lobby) + len(self.knockers)
 
     # ------------------------------------------------------------------------------------------ delivery
-    def _send(self, member: Member, message: Any) -> None:
+    def _send(self, member: Member, message: BaseModel) -> None:
         member.outbox.send_text(p.dump(message))
 
-    def _broadcast(self, message: Any, exclude: str | None = None, only: Callable[[Member], bool] | None = None) -> None:
+    def _broadcast(self, message: BaseModel, exclude: str | None = None, only: Callable[[Member], bool] | None = None) -> None:
         text = p.dump(message)
         for m in list(self.members.values()):
             if m.id != exclude and (only is None or only(m)):
@@ -261,7 +303,7 @@ class LiveRoom:
         ))
         self._broadcast(p.ParticipantJoined(participant=member.public()))
         self.members[member.id] = member
-        if self.config.sfu is not None:  # issue 7: a Janus session (and publish token) for the newcomer
+        if self.config.sfu is not None:  # an SFU connection (and a publish token if it sends) for the newcomer
             await self.config.sfu.admitted(member)
         if member.is_host:
             for k in self.knockers.values():  # a host arriving sees who is waiting
@@ -270,8 +312,9 @@ class LiveRoom:
         return "joined"
 
     # ------------------------------------------------------------------------------------------ messages
-    async def handle(self, participant_id: str, msg: Any) -> None:
-        """Apply one parsed client message from ``participant_id`` (joined, knocking or in the lobby)."""
+    async def handle(self, participant_id: str, msg: p.ClientMessage) -> None:
+        """Apply one parsed client message from ``participant_id`` (joined, knocking or in the lobby);
+        messages of someone no longer here are ignored. Errors go to the sender as ``error`` frames."""
         kind = msg.type
         member = self.members.get(participant_id)
         if member is None:
@@ -287,7 +330,7 @@ class LiveRoom:
             elif kind != "pong":
                 self._error(waiting, p.ErrorCode.NOT_JOINED, "Wait until a host lets you in", kind)
             return
-        if kind.startswith("sfu_"):  # issue 7: SFU signaling goes to the Janus proxy of group rooms
+        if isinstance(msg, p.SFU_CLIENT_MESSAGES):  # SFU signaling goes to the SFU side of group rooms
             if self.config.sfu is None:
                 self._error(member, p.ErrorCode.MALFORMED, f"{kind} is only valid in rooms on the SFU", kind)
             else:
@@ -447,7 +490,7 @@ class LiveRoom:
         member = self.members.pop(participant_id, None)
         if member is None:
             return
-        if self.config.sfu is not None:  # issue 7: kick from Janus, revoke the token, drop its handles
+        if self.config.sfu is not None:  # kick from the SFU, revoke the publish token, drop its connection
             await self.config.sfu.left(participant_id, reason)
         self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
         await self._event("participant.left", member)
@@ -471,7 +514,7 @@ class LiveRoom:
         while self.members:
             last = next(reversed(self.members))
             member = self.members.pop(last)
-            if self.config.sfu is not None:  # issue 7
+            if self.config.sfu is not None:
                 await self.config.sfu.left(member.id, "ended")
             await self._event("participant.left", member)
         self.granted.clear()

@@ -291,8 +291,8 @@ class Pong(_Msg):
     type: Literal["pong"] = "pong"
 
 
-# -- SFU signaling (issue 7, group rooms on Janus; herewith.media.sfu_proxy). The browser keeps two peer
-# connections with Janus: a publisher (it offers) and a subscriber (Janus offers through the server).
+# -- SFU signaling (group rooms on Janus; herewith.media.sfu_proxy). The browser keeps two peer connections
+# with Janus: a publisher (it offers) and a subscriber (Janus offers through the server).
 
 
 class SfuPublish(_Msg):
@@ -325,6 +325,10 @@ class SfuCandidate(_Msg):
     sdpMid: str | None = Field(default=None, max_length=64)
     sdpMLineIndex: int | None = Field(default=None, ge=0, le=512)
 
+
+SfuClientMessage = Union[SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate]
+"""The client messages of group rooms on the SFU (``sfu_*``), handed to the room's SFU side."""
+SFU_CLIENT_MESSAGES = (SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate)
 
 ClientMessage = Annotated[
     Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
@@ -483,7 +487,7 @@ class Error(_Msg):
     ref: str | None = None  # the ``type`` of the offending message, when known
 
 
-# -- SFU signaling, server -> client (issue 7)
+# -- SFU signaling, server -> client (group rooms on Janus)
 
 
 class SfuPublished(_Msg):
@@ -533,7 +537,7 @@ _client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 _server_adapter: TypeAdapter[Any] = TypeAdapter(ServerMessage)
 
 
-def parse_client_message(text: str | bytes) -> Any:
+def parse_client_message(text: str | bytes) -> ClientMessage:
     """Parse one client frame into its message model. Raises :class:`ProtocolError` (``malformed``).
 
     The error message names the first offending field, e.g. ``"displayName: must not contain ..."``.

@@ -1,74 +1,71 @@
-"""Signaling wired to the rest of the server: room lookup, roles from roomKey, limits, events, DELETE.
+"""Signaling wired to the rest of the server: room lookup, roles from roomKey, limits, events, meeting ends.
 
-:class:`Signaling` is created once per process by ``create_app``. The transport calls
-:meth:`Signaling.enter` with the first (``join``) message of a connection; everything after goes to the
-returned :class:`~herewith.signaling.live_room.LiveRoom`.
+:class:`Signaling` is created once per process by ``create_app``. It owns the process's :class:`~herewith.
+signaling.router.Router` (today the in-process :class:`~herewith.signaling.router.LocalRouter`), which the
+transport talks to, and gives it the rules that need settings, the clock and the database: which room a
+name stands for and whether it is live (:mod:`herewith.rooms.service`), and the role a roomKey grants.
 
 Usage::
 
     signaling = Signaling(settings, clock, sessionmaker, room_events, group_rooms.room_for)
-    room, status = await signaling.enter("/abc", participant_id, outbox, join_msg)
+    signal = await signaling.router.start_participant("/abc", participant_id, join_msg, sink)
+    await signaling.end_room("/abc", "ended")
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
 from herewith.config import Settings
 from herewith.kit.time import Clock
-from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
+from herewith.meetings.events import EndedMeeting, EndReason
 from herewith.rooms import service as rooms
-from herewith.signaling import protocol as p
 from herewith.rooms.events import RoomEvents
-from herewith.signaling.live_room import (
-    CLOSE_GONE,
-    CLOSE_NOT_FOUND,
-    LiveRoom,
-    Outbox,
-    RoomConfig,
-    RoomRefLike,
-)
-from herewith.signaling.router import LocalRouter, Router
+from herewith.signaling import protocol as p
+from herewith.signaling.live_room import RoomConfig, RoomRefLike, SfuRoom
+from herewith.signaling.router import Admission, LocalRouter, Router
 
 log = structlog.get_logger(__name__)
-
 
 
 class Signaling:
     """Rooms of this process and the rules that need settings, the clock and the database.
 
-    ``room_events`` receives every event of every live room; ``sfu_room_for`` (group rooms on Janus, None
-    when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`.
+    ``room_events`` receives every event of every live room; ``sfu_room_for(ref)`` (group rooms on Janus,
+    None when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`.
+    ``router`` is what the transport talks to.
     """
 
     def __init__(self, settings: Settings, clock: Clock, sessionmaker: async_sessionmaker[AsyncSession],
-                 room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], Any] | None = None) -> None:
+                 room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], SfuRoom] | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self._sessionmaker = sessionmaker
-        self._room_events = room_events
         self._sfu_room_for = sfu_room_for
-        self.router: Router = LocalRouter(self._config_for, room_events.publish, settings.room_empty_grace_seconds)
+        self._deactivate_after = timedelta(seconds=settings.room_deactivate_after_seconds)
+        self.router: Router = LocalRouter(self.admit, self._config_for, room_events.publish,
+                                          settings.room_empty_grace_seconds)
 
-    # ------------------------------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------------------------------ rules
     def _config_for(self, ref: RoomRefLike) -> RoomConfig:
+        """Limits of a new live room (CONTRACT.md "Meetings": normal rooms up to 4 senders, group rooms up
+        to ``room_max_participants_group``) and, for group rooms when an SFU is configured, its SFU side."""
         s = self.settings
         group = ref.room_mode == "group"
-        sfu = self._sfu_room_for is not None and group
+        sfu = self._sfu_room_for(ref) if self._sfu_room_for is not None and group else None
         return RoomConfig(
             max_senders=s.room_max_participants_group if group else s.room_max_senders_normal,
             max_viewers=s.room_max_participants_group if group else s.room_max_viewers_normal,
             ice_servers=lambda pid: rooms.ice_servers(s, self.clock.now(), pid),
             now=self.clock.now,
             ping_interval_ms=int(s.signaling_ping_interval_seconds * 1000),
-            media="sfu" if sfu else "mesh",
-            sfu=self._sfu_room_for(ref) if sfu else None,  # type: ignore[misc]
+            media="sfu" if sfu is not None else "mesh",
+            sfu=sfu,
         )
 
     def role_for(self, room_key: str | None, room_name: str) -> str:
@@ -81,57 +78,41 @@ class Signaling:
             return "visitor"
 
     async def lookup(self, room_name: str) -> rooms.RoomRef:
-        """The live meeting behind ``room_name``; raises RoomNotFound / RoomGone."""
-        deactivate_after = timedelta(seconds=self.settings.room_deactivate_after_seconds)
+        """The live meeting behind ``room_name`` (with or without the leading slash), from the database.
+        Raises :class:`~herewith.rooms.service.RoomNotFound` / :class:`~herewith.rooms.service.RoomGone`."""
         async with self._sessionmaker() as session:
-            return await rooms.lookup_room(session, room_name, self.clock.now(), deactivate_after)
+            return await rooms.lookup_room(session, room_name, self.clock.now(), self._deactivate_after)
 
-    # --------------------------------------------------------------------------------------------- entry
-    async def _ref_for(self, room_name: str) -> Any:
-        """The room's reference: from its live room when there is one (deletion and deactivation end live
-        rooms through ``meeting_deleted_hooks``), else from the database."""
-        try:
-            name = rooms.normalize_room_name(room_name)
-        except rooms.RoomNotFound:
-            raise
-        live = self.router.get_room(name)
-        if live is not None and not live.ended:
-            deactivate_after = timedelta(seconds=self.settings.room_deactivate_after_seconds)
-            end_date = getattr(live.ref, "end_date", None)
-            if end_date is None or self.clock.now() <= end_date + deactivate_after:
-                return live.ref
-        return await self.lookup(name)
+    async def admit(self, room_name: str, join: p.Join, cached: RoomRefLike | None) -> Admission:
+        """The router's :data:`~herewith.signaling.router.Admit`: the room and the role of a connection
+        whose first message is ``join``.
 
-    async def enter(self, room_name: str, participant_id: str, outbox: Outbox, msg: p.Join) -> tuple[LiveRoom | None, str]:
-        """Admit a connection whose first message is ``msg``. Returns ``(room, status)``: status ``joined``,
-        ``lobby`` (locked room: may knock) or ``refused`` (room is None or the outbox was closed)."""
-        try:
-            ref = await self._ref_for(room_name)
-        except rooms.RoomNotFound:
-            outbox.send_text(p.dump(p.error(p.ErrorCode.ROOM_NOT_FOUND, "There is no room with this name", "join")))
-            outbox.close(CLOSE_NOT_FOUND, "room not found")
-            return None, "refused"
-        except rooms.RoomGone as gone:
-            outbox.send_text(p.dump(p.error(p.ErrorCode.ROOM_GONE, f"This room has {'ended' if gone.reason == 'deleted' else 'expired'}", "join")))
-            outbox.close(CLOSE_GONE, "room gone")
-            return None, "refused"
-        role = self.role_for(msg.roomKey, ref.room_name)
-        room = await self.router.open_room(ref)
-        status = await room.join(participant_id, outbox, msg, role)
-        if status == "refused":
-            self.router.release(room)
-        return room, status
+        ``cached`` (the reference of the room's live state) is reused while it is live by
+        :func:`herewith.rooms.service.ref_is_live` (a deleted or deactivated meeting ends its live room
+        through :meth:`on_meeting_deleted`, so only the time rule is left to check); otherwise the database
+        decides. Raises RoomNotFound / RoomGone.
+        """
+        if cached is not None and rooms.ref_is_live(cached, self.clock.now(), self._deactivate_after):
+            ref = cached
+        else:
+            ref = await self.lookup(room_name)
+        return Admission(ref=ref, role=self.role_for(join.roomKey, ref.room_name))
 
-    async def left(self, room: LiveRoom, participant_id: str) -> None:
-        """The connection is gone (closed by either side)."""
-        await room.disconnect(participant_id)
-        self.router.release(room)
+    # -------------------------------------------------------------------------------------- room ends
+    async def end_room(self, room_name: str, reason: str) -> int:
+        """End the call in ``room_name`` (leading slash) for everyone (``reason``: ended | deleted | expired).
+        Returns how many connections were told."""
+        return await self.router.end_room(room_name, reason)
 
-    async def on_meeting_deleted(self, meeting: Any, reason: str) -> None:
+    async def on_meeting_deleted(self, meeting: EndedMeeting, reason: EndReason) -> None:
         """Subscriber of :class:`~herewith.meetings.events.MeetingEvents`: end the call for everyone in the room."""
-        told = await self.router.end_room(meeting.room_name, "expired" if reason == "expired" else "deleted")
+        told = await self.end_room(meeting.room_name, "expired" if reason == "expired" else "deleted")
         if told:
             log.info("room_ended", room_name=meeting.room_name, reason=reason, connections=told)
+
+    def stats(self) -> dict[str, int]:
+        """``{"rooms": n, "connections": n}`` of this process's router."""
+        return self.router.stats()
 
     async def close(self) -> None:
         """Shutdown: stop the router's timers."""
