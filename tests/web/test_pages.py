@@ -59,3 +59,31 @@ async def test_room_page_statuses(server: ThreadServer, client: httpx.AsyncClien
             assert r.status_code == 410 and "expired" in r.text
         finally:
             server.clock.advance(-2 * 3600)
+
+
+CRAFTED_METADATA = [
+    "<!--<script>",
+    "</script><script>alert(1)</script>",
+    "</SCRIPT ><img src=x onerror=alert(1)>",
+    "a & b > c <!-- d --> \u2028\u2029 \"quoted\" 'single' \\ back",
+]
+
+
+async def test_crafted_link_cannot_break_the_page(server: ThreadServer, client: httpx.AsyncClient) -> None:
+    """``metadata`` (any text up to 1000 characters, passed through) is embedded in the page as JSON: it comes
+    back unchanged and cannot end the JSON's <script> element or turn the ones after it into its text."""
+    m = await create_meeting(client)
+    async with httpx.AsyncClient(base_url=server.base_url) as web:
+        for metadata in CRAFTED_METADATA:
+            r = await web.get(m["roomUrl"], params={"metadata": metadata})
+            assert r.status_code == 200, metadata
+            start = r.text.index('<script type="application/json" id="herewith-config">') + 53
+            end = r.text.index("</script>", start)
+            embedded = r.text[start:end]
+            assert json.loads(embedded)["metadata"] == metadata
+            # HTML's rules for script text: no "<!--", "<script" or "</script" in any case (the first two
+            # would make the parser skip the next "</script>" and swallow the app.js tag)
+            for marker in ("<!--", "<script", "</script", "<", ">", "&", "\u2028", "\u2029"):
+                assert marker not in embedded.lower(), (metadata, marker)
+            after = r.text[end + len("</script>"):].lstrip()
+            assert re.match(r'<script type="module" src="/room-static/app\.js\?v=[^"]+"></script>', after), after[:200]

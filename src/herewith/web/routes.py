@@ -29,6 +29,23 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 
 
+# Characters that could end or change the meaning of a <script> element's text, or a JavaScript string
+# (U+2028/U+2029 end a line in older engines), written as JSON escapes: the JSON value is the same.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                 "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON that is safe as the text of an HTML ``<script>`` element (``application/json`` or
+    JavaScript): ``<``, ``>``, ``&``, U+2028 and U+2029 are written as ``\\u003c``-style escapes, so no
+    ``</script>``, ``<!--`` or ``<script`` can appear, and ``json.loads`` gives back ``value``.
+
+    >>> script_json({"metadata": "<!--<script>"})
+    '{"metadata": "\\\\u003c!--\\\\u003cscript\\\\u003e"}'
+    """
+    return json.dumps(value).translate(_SCRIPT_ESCAPES)
+
+
 def _status_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "status.html",
@@ -70,7 +87,7 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
     theme = await _theme(request, ref.room_name)  # room theming: colours, logo and backgrounds for the page
     return templates.TemplateResponse(
         request, "room.html",
-        {"config_json": json.dumps(config).replace("</", "<\\/"), "static": STATIC_PREFIX, "version": __version__,
+        {"config_json": script_json(config), "static": STATIC_PREFIX, "version": __version__,
          "room_name": ref.room_name, "theme": theme},
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
