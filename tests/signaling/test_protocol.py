@@ -1,5 +1,5 @@
 """The signaling protocol over a real WebSocket against a real server (SQLite and PostgreSQL): every message
-type and every bad-input path (issue 3; herewith.signaling.protocol)."""
+type and every bad-input path (herewith.signaling.protocol; rules from CONTRACT.md "Room roles", "Meetings")."""
 
 from __future__ import annotations
 
