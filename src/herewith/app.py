@@ -39,6 +39,7 @@ from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit
 from herewith.kit.logs import configure_logging
+from herewith.kit.security_headers import SecurityHeaders
 from herewith.kit.time import Clock
 from herewith.media.group_rooms import GroupRooms
 from herewith.media.setup import create_group_rooms
@@ -57,6 +58,8 @@ from herewith.theming.endpoints import register_body_schemas
 from herewith.theming.endpoints import router as theme_router
 from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
 from herewith.theming.storage import ThemeStore
+from herewith.web.api_docs import install_api_docs
+from herewith.web.routes import create_room_lookup_limiter
 from herewith.web.routes import install as install_room_pages
 from herewith.webhooks.endpoints import router as webhooks_router
 
@@ -85,6 +88,7 @@ class Services:
     theme_store: ThemeStore
     group_rooms: GroupRooms | None
     signaling: Signaling
+    room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def request_state(self) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class Services:
             "webhook_wakeup": self.webhook_wakeup,
             "theme_store": self.theme_store,
             "signaling": self.signaling,
+            "room_lookup_limiter": self.room_lookup_limiter,
         }
 
 
@@ -139,6 +144,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         theme_store=theme_store,
         group_rooms=group_rooms,
         signaling=signaling,
+        room_lookup_limiter=create_room_lookup_limiter(settings),
     )
 
 
@@ -184,6 +190,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await s.group_rooms.stop()
             if s.limiter is not None:
                 await s.limiter.aclose()
+            if s.room_lookup_limiter is not None:
+                await s.room_lookup_limiter.aclose()
             await s.engine.dispose()
 
     app = FastAPI(
@@ -191,7 +199,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version=__version__,
         summary="Self-hosted video meeting rooms with a Whereby-compatible REST API (v1).",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # served from this server, not a CDN: install_api_docs below
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -212,11 +220,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.include_router(signaling_router)  # the signaling WebSocket /signal/{roomName}
+    install_api_docs(app, "/v1/docs")
     install_room_pages(app)  # last of all: the room page GET /{roomName}
 
     if services.limiter is not None:
         app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # outermost: nosniff, no-referrer and a Content-Security-Policy on every response, 413s included
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, public_url=settings.public_url)
     return app
 
 

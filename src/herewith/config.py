@@ -39,6 +39,24 @@ class Settings(BaseSettings):
     port: int = 8080
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = "info"
+    # Security headers of the HTML pages (herewith.kit.security_headers)
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Who may embed the room page in a frame: CSP frame-ancestors sources, comma-separated "
+                    "(https://app.example.com, https://*.example.com, 'self', 'none'). Default * (any site): "
+                    "embedding a room in the customer's own page is the main way rooms are used, and who "
+                    "may enter a room is decided by its URL and roomKey, not by the embedding page.",
+    )
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _split_frame_ancestors(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        from herewith.kit.security_headers import check_sources
+
+        return check_sources(value) if isinstance(value, list) else value
+
     background_tasks: bool = Field(default=True, description="Run sweepers and delivery workers in this process.")
     # Rooms and signaling (issue 3; herewith.signaling, herewith.rooms.service)
     stun_urls: Annotated[list[str], NoDecode] = Field(
@@ -125,6 +143,12 @@ class Settings(BaseSettings):
     )
     ratelimit_window_seconds: float = Field(default=60.0, description="Length of the sliding window (contract: 60).")
     ratelimit_prefix: str = Field(default="herewith:rl:", description="Namespace of the limiter's Redis keys.")
+    room_lookup_rate_per_minute: int = Field(
+        default=60, ge=0,
+        description="Room page requests (GET /{roomName}) one client address may make per minute, found or not "
+                    "(429 beyond); bounds guessing short room names. 0: no limit. Raise it when many people "
+                    "join through one address (a company NAT). Shared through Redis like the API's budget.",
+    )
     # Room lifecycle, sessions, webhooks (CONTRACT.md "Meetings" lifecycle, "Insights", "Webhooks")
     session_grace_seconds: float = Field(default=60.0, description="A room session ends after fewer than two remain this long.")
     sweeper_interval_seconds: float = Field(default=5.0, description="How often the lifecycle/session sweeper runs.")

@@ -1,7 +1,9 @@
 """Room page routes: ``GET /{roomName}`` and the static files of the page.
 
 Status pages: 404 for an unknown room, 410 for a deleted or deactivated one, 400 for URL parameters the
-contract forbids (``displayName``, ``externalId``, ``metadata``; CONTRACT.md "Room roles"). A live room gets
+contract forbids (``displayName``, ``externalId``, ``metadata``; CONTRACT.md "Room roles"), 429 for a client
+address past ``HEREWITH_ROOM_LOOKUP_RATE_PER_MINUTE`` room-page requests in the last minute (found or not: the
+budget bounds guessing room names; see :func:`create_room_lookup_limiter`). A live room gets
 the page with its configuration embedded as JSON (``#herewith-config``); the page opens the signaling
 WebSocket at ``/signal/{roomName}``.
 
@@ -10,6 +12,7 @@ WebSocket at ``/signal/{roomName}``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from herewith import __version__
+from herewith.config import Settings
+from herewith.ratelimit.core import RateLimiter, RateLimiterUnavailable
+from herewith.ratelimit.setup import create_limiter
 from herewith.rooms import service as rooms
 from herewith.signaling import protocol as p
 
@@ -54,9 +60,62 @@ def _status_page(request: Request, status: int, title: str, message: str) -> HTM
     )
 
 
+def create_room_lookup_limiter(settings: Settings) -> RateLimiter | None:
+    """The limiter of room-page requests per client address, or None when ``room_lookup_rate_per_minute`` is 0.
+
+    The API's limiter (:func:`herewith.ratelimit.setup.create_limiter`: in process, or Redis when
+    ``redis_url`` is set, so every process shares one budget per address; ``ratelimit_fail_open``) with a
+    window of 60 s whatever ``ratelimit_window_seconds`` says, and on even when ``ratelimit_enabled`` is off.
+    """
+    if settings.room_lookup_rate_per_minute <= 0:
+        return None
+    return create_limiter(settings.model_copy(update={"ratelimit_enabled": True, "ratelimit_window_seconds": 60.0}))
+
+
+def client_key(host: str) -> str:
+    """The throttle key of a client address: ``room-lookup:<IPv4>``, or the /64 of an IPv6 address (one
+    host is given a whole /64), or the text as it came (a Unix socket, a test client)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"room-lookup:{host}"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"room-lookup:{address.ipv4_mapped}"
+        return f"room-lookup:{ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"room-lookup:{address}"
+
+
+async def _too_many_lookups(request: Request) -> Response | None:
+    """Count this room-page request against its client address (``request.client.host``: uvicorn applies
+    ``X-Forwarded-For`` from trusted proxies); the 429 page with ``Retry-After`` (whole seconds) when it is
+    over the budget, else None. When the limiter's store is unreachable the page is served (a room page does
+    not go down with Redis)."""
+    limiter: RateLimiter | None = getattr(request.state, "room_lookup_limiter", None)
+    if limiter is None or request.client is None:
+        return None
+    key = client_key(request.client.host)
+    limit = request.state.settings.room_lookup_rate_per_minute
+    decision = limiter.try_hit(key, 1, limit)
+    if decision is None:
+        try:
+            decision = await limiter.hit(key, 1, limit)
+        except RateLimiterUnavailable:
+            return None
+    if decision.allowed:
+        return None
+    page = _status_page(request, 429, "Too many requests",
+                        "Too many room links were opened from your network. Wait a minute and try again.")
+    page.headers["Retry-After"] = str(decision.retry_after_seconds)
+    return page
+
+
 @router.api_route("/{roomName}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
     """The room page for ``/{roomName}``; query: ``roomKey``, ``displayName``, ``externalId``, ``metadata``."""
+    refused = await _too_many_lookups(request)
+    if refused is not None:
+        return refused
     q = request.query_params
     try:
         display_name = p.validate_display_name(q.get("displayName"))
