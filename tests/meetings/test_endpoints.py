@@ -87,6 +87,31 @@ async def test_human_short_pattern(client):
     assert len(names) == 5
 
 
+async def test_human_short_collisions_draw_a_new_name_then_409(client, monkeypatch):
+    """A taken human-short name is retried with a new one (each INSERT in a SAVEPOINT, so the request's
+    transaction survives the failed one); after MAX_NAME_ATTEMPTS taken names, a 409 and nothing stored."""
+    from herewith.meetings import service  # noqa: PLC0415
+
+    taken = (await create(client, roomNamePattern="human-short", roomNamePrefix="dup")).json()["roomName"]
+    drawn: list[str] = []
+
+    def names(pattern, prefix):  # noqa: ANN001, ANN202
+        drawn.append(taken if len(drawn) < 3 else f"/{prefix}-fresh{len(drawn)}")
+        return drawn[-1]
+
+    monkeypatch.setattr(service, "generate_room_name", names)
+    r = await create(client, roomNamePattern="human-short", roomNamePrefix="dup")
+    assert r.status_code == 201, r.text
+    assert r.json()["roomName"] == "/dup-fresh3" and len(drawn) == 4
+    assert (await client.get(f"/meetings/{r.json()['meetingId']}")).status_code == 200
+
+    monkeypatch.setattr(service, "generate_room_name", lambda pattern, prefix: taken)
+    r = await create(client, roomNamePattern="human-short", roomNamePrefix="dup")
+    assert r.status_code == 409 and r.json() == {"error": "Could not allocate a unique room name"}
+    listed = (await client.get("/meetings", params={"roomName[startsWith]": "/dup"})).json()["results"]
+    assert sorted(m["roomName"] for m in listed) == sorted([taken, "/dup-fresh3"])
+
+
 async def test_viewer_mode_template(client, server):
     r = await create(client, templateType="viewerMode")
     assert r.status_code == 201
