@@ -21,10 +21,12 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_API_CSP = (b"content-security-policy", API_POLICY.encode())
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_REFERRER = (b"referrer-policy", b"no-referrer")
 
 # A CSP source expression as HEREWITH_FRAME_ANCESTORS may give it: *, 'self', 'none', a scheme (https:), or
 # a host source ([scheme://]host[:port], host may start with *.) without a path. Nothing that could end the
@@ -121,15 +123,30 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                if "content-security-policy" not in headers:
-                    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                    if media_type == "text/html":
-                        headers["Content-Security-Policy"] = self._html_policy(scope)
-                    elif media_type == "application/json" or media_type.endswith("+json"):
-                        headers["Content-Security-Policy"] = API_POLICY
+                # One pass over the raw headers (every API call comes through here): what is set already.
+                raw = message.get("headers") or []
+                media_type = b""
+                nosniff = referrer = csp = False
+                for name, value in raw:
+                    if name == b"content-type":
+                        media_type = value.split(b";", 1)[0].strip().lower()
+                    elif name == b"x-content-type-options":
+                        nosniff = True
+                    elif name == b"referrer-policy":
+                        referrer = True
+                    elif name == b"content-security-policy":
+                        csp = True
+                extra = []
+                if not nosniff:
+                    extra.append(_NOSNIFF)
+                if not referrer:
+                    extra.append(_NO_REFERRER)
+                if not csp:
+                    if media_type == b"text/html":
+                        extra.append((b"content-security-policy", self._html_policy(scope).encode("latin-1")))
+                    elif media_type == b"application/json" or media_type.endswith(b"+json"):
+                        extra.append(_API_CSP)
+                message["headers"] = [*raw, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
