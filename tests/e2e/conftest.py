@@ -49,7 +49,7 @@ async def open_page(browsers: list[Browser]) -> AsyncIterator[Any]:
     contexts = []
 
     async def opener(url: str, browser: int = 0, **context_args: Any) -> Page:
-        ctx = await browsers[browser % len(browsers)].new_context(viewport={"width": 1280, "height": 800}, **context_args)
+        ctx = await browsers[browser % len(browsers)].new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True, **context_args)
         contexts.append(ctx)
         page = await ctx.new_page()
         page.on("pageerror", lambda exc: print(f"[page {browser}] error: {exc}"))

@@ -63,7 +63,7 @@ async def pages(browsers: list[Browser]) -> AsyncIterator[Any]:
     contexts = []
 
     async def opener(url: str, browser: int) -> Page:
-        ctx = await browsers[browser % len(browsers)].new_context(viewport={"width": 800, "height": 600})
+        ctx = await browsers[browser % len(browsers)].new_context(viewport={"width": 800, "height": 600}, bypass_csp=True)
         contexts.append(ctx)
         await ctx.add_init_script(SFU_OPTIONS)
         page = await ctx.new_page()

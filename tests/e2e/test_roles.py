@@ -140,7 +140,7 @@ async def test_denied_camera_joins_without_sending(client: httpx.AsyncClient, op
     args = [a for a in CHROME_ARGS if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
     browser = await playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
     try:
-        page = await (await browser.new_context()).new_page()
+        page = await (await browser.new_context(bypass_csp=True)).new_page()
         await page.goto(with_params(meeting["roomUrl"], displayName="Shy"))
         await page.wait_for_selector("#media-notice:not([hidden])")
         assert "blocked" in await page.inner_text("#media-notice")

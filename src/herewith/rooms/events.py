@@ -91,7 +91,7 @@ class RoomEvents:
     def __init__(self, queue_limit: int = QUEUE_LIMIT) -> None:
         self._subscribers: list[RoomEventSink | BatchRoomEventSink] = []
         self._queue_limit = queue_limit
-        self._queue: asyncio.Queue[RoomEvent] | None = None
+        self._queue: asyncio.Queue[tuple[RoomEvent, asyncio.Future[None] | None]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -106,27 +106,51 @@ class RoomEvents:
 
     async def publish(self, event: RoomEvent) -> None:
         """Queue ``event`` for every subscriber; returns at once (the worker starts on first use)."""
+        self._enqueue(event, None)
+
+    async def publish_and_wait(self, event: RoomEvent, timeout: float = 10.0) -> bool:
+        """Queue ``event`` and wait until every subscriber has handled it (the room session recorder has
+        committed it and its webhooks to the outbox), at most ``timeout`` seconds. Returns False when it
+        timed out or was dropped (the event stays queued when it timed out).
+
+        The live room tells a participant it joined only after this, so that an acknowledged join is never
+        missing from insights and webhooks after a crash."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._enqueue(event, future):
+            return not self._subscribers
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return True
+        except TimeoutError:
+            log.warning("room_event_not_recorded_in_time", type=event.type, room_name=event.room_name,
+                        timeout_seconds=timeout)
+            return False
+
+    def _enqueue(self, event: RoomEvent, future: asyncio.Future[None] | None) -> bool:
         if not self._subscribers:
-            return
+            return False
         if self._queue is None:
             self._queue = asyncio.Queue(self._queue_limit)
             self._worker = asyncio.get_running_loop().create_task(self._deliver(), name="room-events")
         if event.type == "participant.stats" and self._queue.qsize() > self._queue_limit // 2:
             self.dropped += 1
-            return
+            return False
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, future))
+            return True
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("room_event_dropped", type=event.type, room_name=event.room_name)
+            return False
 
     async def _deliver(self) -> None:
         queue = self._queue
         assert queue is not None
         while True:
-            batch = [await queue.get()]
-            while len(batch) < MAX_BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
+            items = [await queue.get()]
+            while len(items) < MAX_BATCH and not queue.empty():
+                items.append(queue.get_nowait())
+            batch = [event for event, _ in items]
             for subscriber in list(self._subscribers):
                 handle_batch = getattr(subscriber, "handle_batch", None)
                 if handle_batch is not None:
@@ -140,7 +164,9 @@ class RoomEvents:
                         await subscriber(event)  # type: ignore[operator]
                     except Exception:  # noqa: BLE001 - subscribers must not break rooms
                         log.exception("room_event_subscriber_failed", type=event.type)
-            for _ in batch:
+            for _, future in items:
+                if future is not None and not future.done():
+                    future.set_result(None)
                 queue.task_done()
 
     async def flush(self) -> None:

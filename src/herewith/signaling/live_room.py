@@ -17,7 +17,7 @@ Rules come from CONTRACT.md "Room roles" and "Meetings":
 
 Usage::
 
-    room = LiveRoom(ref, config, emit)
+    room = LiveRoom(ref, config, room_events)
     status = await room.join(participant_id, outbox, join_msg, role="visitor")   # "joined" | "lobby" | "refused"
     await room.handle(participant_id, parsed_message)
     await room.disconnect(participant_id)
@@ -155,6 +155,8 @@ class Member:
     streams: p.Streams = field(default_factory=p.Streams)
     joined_at: datetime | None = None
     resume_token: str = ""
+    # In the room (it counts for capacity) but not told yet: its join is being recorded.
+    pending: bool = False
 
     @property
     def sends(self) -> bool:
@@ -190,16 +192,23 @@ def sdp_sends_media(sdp: str) -> bool:
     return parse_sdp(sdp).may_send_media()
 
 
-EventEmitter = Callable[[RoomEvent], Awaitable[None]]
+class RoomEventPublisher(Protocol):
+    """Where a live room's events go (:class:`herewith.rooms.events.RoomEvents`)."""
+
+    async def publish(self, event: RoomEvent) -> None:
+        """Queue the event; returns at once."""
+
+    async def publish_and_wait(self, event: RoomEvent, timeout: float = 10.0) -> bool:
+        """Queue the event and wait until it is recorded (at most ``timeout`` seconds)."""
 
 
 class LiveRoom:
     """The state of one live room. All methods run on one event loop; state changes happen before awaits."""
 
-    def __init__(self, ref: RoomRefLike, config: RoomConfig, emit: EventEmitter) -> None:
+    def __init__(self, ref: RoomRefLike, config: RoomConfig, events: RoomEventPublisher) -> None:
         self.ref = ref
         self.config = config
-        self._emit = emit
+        self._events = events
         self.locked = bool(ref.is_locked)
         self.members: dict[str, Member] = {}  # in the call
         self.lobby: dict[str, Member] = {}  # told the room is locked; not knocking yet
@@ -229,13 +238,14 @@ class LiveRoom:
     def _broadcast(self, message: BaseModel, exclude: str | None = None, only: Callable[[Member], bool] | None = None) -> None:
         text = p.dump(message)
         for m in list(self.members.values()):
-            if m.id != exclude and (only is None or only(m)):
+            if m.id != exclude and not m.pending and (only is None or only(m)):
                 m.outbox.send_text(text)
 
     def _error(self, member: Member, code: p.ErrorCode, message: str, ref: str | None = None) -> None:
         self._send(member, p.error(code, message, ref))
 
-    async def _event(self, kind: RoomEventType, member: Member, stats: dict[str, Any] | None = None) -> None:
+    async def _event(self, kind: RoomEventType, member: Member, stats: dict[str, Any] | None = None,
+                     durable: bool = False) -> None:
         event = RoomEvent(
             type=kind, room_name=self.ref.room_name, meeting_id=self.ref.meeting_id,
             organization_id=self.ref.organization_id, participant=member.info(), at=self.config.now(),
@@ -244,7 +254,10 @@ class LiveRoom:
             participants=() if stats is not None else tuple(m.info() for m in self.members.values()), stats=stats,
         )
         try:
-            await self._emit(event)
+            if durable:
+                await self._events.publish_and_wait(event)
+            else:
+                await self._events.publish(event)
         except Exception:  # noqa: BLE001 - a sink must never break the room
             log.exception("room_event_sink_failed", type=kind)
 
@@ -293,22 +306,29 @@ class LiveRoom:
         member.resume_token = member.resume_token or secrets.token_urlsafe(18)
         if member.role == "granted_visitor":
             self.granted[member.resume_token] = member.role
+        # The join is recorded (room session, participant row, room.client.joined in the webhook outbox) before
+        # anyone is told: a crash after ``joined`` was sent can no longer lose its event. Meanwhile the member
+        # holds its place (capacity) but hears nothing; what changed meanwhile is in its ``joined``.
+        member.pending = True
+        self.members[member.id] = member
+        await self._event("participant.joined", member, durable=True)
+        if self.members.get(member.id) is not member:
+            return "refused"  # gone while its join was recorded (disconnected, or the room ended)
+        member.pending = False
         self._send(member, p.Joined(
             participantId=member.id, role=member.role,
             room=p.RoomInfo(roomName=self.ref.room_name, roomMode=self.ref.room_mode, locked=self.locked,
                             maxSenders=self.config.max_senders, media=self.config.media),
-            participants=[m.public() for m in self.members.values()],
+            participants=[m.public() for m in self.members.values() if m is not member and not m.pending],
             iceServers=[p.IceServer(**s) for s in self.config.ice_servers(member.id)],
             resumeToken=member.resume_token, chat=list(self.chat), pingIntervalMs=self.config.ping_interval_ms,
         ))
-        self._broadcast(p.ParticipantJoined(participant=member.public()))
-        self.members[member.id] = member
+        self._broadcast(p.ParticipantJoined(participant=member.public()), exclude=member.id)
         if self.config.sfu is not None:  # an SFU connection (and a publish token if it sends) for the newcomer
             await self.config.sfu.admitted(member)
         if member.is_host:
             for k in self.knockers.values():  # a host arriving sees who is waiting
                 self._send(member, p.Knocked(participant=k.public()))
-        await self._event("participant.joined", member)
         return "joined"
 
     # ------------------------------------------------------------------------------------------ messages
@@ -490,9 +510,10 @@ class LiveRoom:
         member = self.members.pop(participant_id, None)
         if member is None:
             return
-        if self.config.sfu is not None:  # kick from the SFU, revoke the publish token, drop its connection
+        if self.config.sfu is not None and not member.pending:  # kick from the SFU, revoke its token, drop it
             await self.config.sfu.left(participant_id, reason)
-        self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
+        if not member.pending:  # nobody was told of a member whose join was still being recorded
+            self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
         await self._event("participant.left", member)
 
     async def end(self, reason: str) -> None:

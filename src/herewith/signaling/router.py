@@ -40,7 +40,7 @@ from herewith.signaling.live_room import (
     CLOSE_GONE,
     CLOSE_NORMAL,
     CLOSE_NOT_FOUND,
-    EventEmitter,
+    RoomEventPublisher,
     LiveRoom,
     RoomConfig,
     RoomRefLike,
@@ -129,15 +129,15 @@ class LocalRouter(Router):
     """Live rooms held in this process.
 
     ``admit`` decides who enters which room (:data:`Admit`); ``config_for(ref)`` gives a new room its
-    limits and SFU side; ``emit`` receives every room event; an empty room is dropped after
+    limits and SFU side; ``events`` receives every room event; an empty room is dropped after
     ``empty_grace_seconds`` (0: at once).
     """
 
-    def __init__(self, admit: Admit, config_for: Callable[[RoomRefLike], RoomConfig], emit: EventEmitter,
+    def __init__(self, admit: Admit, config_for: Callable[[RoomRefLike], RoomConfig], events: RoomEventPublisher,
                  empty_grace_seconds: float = 30.0) -> None:
         self._admit = admit
         self._config_for = config_for
-        self._emit = emit
+        self._events = events
         self._grace = empty_grace_seconds
         self._rooms: dict[str, LiveRoom] = {}
         self._drop_timers: dict[str, asyncio.TimerHandle] = {}
@@ -189,7 +189,7 @@ class LocalRouter(Router):
             timer.cancel()
         room = self._rooms.get(ref.room_name)
         if room is None or (room.ended and room.is_empty()):
-            room = LiveRoom(ref, self._config_for(ref), self._emit)
+            room = LiveRoom(ref, self._config_for(ref), self._events)
             self._rooms[ref.room_name] = room
         return room
 

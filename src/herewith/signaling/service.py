@@ -48,7 +48,7 @@ class Signaling:
         self._sessionmaker = sessionmaker
         self._sfu_room_for = sfu_room_for
         self._deactivate_after = timedelta(seconds=settings.room_deactivate_after_seconds)
-        self.router: Router = LocalRouter(self.admit, self._config_for, room_events.publish,
+        self.router: Router = LocalRouter(self.admit, self._config_for, room_events,
                                           settings.room_empty_grace_seconds)
 
     # ------------------------------------------------------------------------------------------ rules
