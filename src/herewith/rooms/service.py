@@ -14,8 +14,6 @@ Usage::
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +22,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.config import Settings
+from herewith.kit.crypto import hmac_digest
 from herewith.meetings import repository as meetings_repository
 
 DEACTIVATE_AFTER_END = timedelta(hours=1)
@@ -147,8 +146,7 @@ def turn_credentials(secret: str, ttl_seconds: int, now: datetime, user: str | N
     """
     expiry = int(now.timestamp()) + int(ttl_seconds)
     username = f"{expiry}:{user or secrets.token_hex(8)}"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
+    return username, base64.b64encode(hmac_digest(secret, username, "sha1")).decode()
 
 
 def ice_servers(settings: Settings, now: datetime, user: str | None = None) -> list[dict[str, Any]]:
