@@ -1,4 +1,4 @@
-"""Meetings API throughput and latency against a trivial endpoint of the same app (issue 2).
+"""Meetings API throughput and latency against a trivial endpoint of the same app.
 
 Starts ``herewith serve`` (one process) on SQLite and on PostgreSQL, and drives it from a second process
 with wrk (Debian package ``wrk``): ``GET /healthz`` (the baseline: same app, same middleware, no auth, no
@@ -8,6 +8,10 @@ interleaved, and the medians are reported with the ratio to the baseline of the 
 Usage::
 
     .venv/bin/python bench/api.py [--seconds 5] [--rounds 3] [--connections 32] [--databases sqlite,postgresql]
+
+Guardrails, checked for each database and written with the figures: ``POST /v1/meetings`` serves at least
+0.3x the req/s of ``GET /healthz``, with a p99 latency of at most 50 ms (the medians over the rounds, at the
+given connections; 32 by default). The exit status is 1 when one fails.
 
 Writes ``bench/results/api.json``. Needs PostgreSQL on 127.0.0.1:5432 for the PostgreSQL part.
 """
@@ -59,6 +63,20 @@ done = function(summary, latency, requests)
     s.status, s.connect + s.read + s.write + s.timeout))
 end
 """
+
+
+GUARDRAILS = {"min_post_ratio_to_healthz": 0.3, "max_post_p99_ms": 50.0}
+
+
+def guardrails(figures: dict) -> dict:
+    """The guardrails of one database's figures: each with its value and whether it holds."""
+    post = figures["POST /v1/meetings"]
+    return {
+        "post_ratio_to_healthz": {"value": post["ratio_to_trivial"], "min": GUARDRAILS["min_post_ratio_to_healthz"],
+                                  "ok": post["ratio_to_trivial"] >= GUARDRAILS["min_post_ratio_to_healthz"]},
+        "post_p99_ms": {"value": post["p99_ms_median"], "max": GUARDRAILS["max_post_p99_ms"],
+                        "ok": post["p99_ms_median"] <= GUARDRAILS["max_post_p99_ms"]},
+    }
 
 
 def wrk(url: str, seconds: int, connections: int, lua: str, load_cpus: str | None = None) -> dict:
@@ -163,10 +181,16 @@ def main() -> None:
             print(f"  {name:24} {r['rps_median']:8.1f} req/s  p50 {r['p50_ms_median']:7.2f} ms  "
                   f"p99 {r['p99_ms_median']:7.2f} ms  x{r['ratio_to_trivial']:.2f} of trivial "
                   f"(paired x{r['paired_ratio_median']:.2f})  non2xx={r['non2xx']}")
+    results["guardrails"] = {kind: guardrails(figures) for kind, figures in results["databases"].items()}
+    failed = [f"{kind} {name} {g['value']}" for kind, checks in results["guardrails"].items()
+              for name, g in checks.items() if not g["ok"]]
+    print("guardrails: " + ("all hold" if not failed else "FAILED: " + ", ".join(failed)))
     out = ROOT / "bench" / "results" / "api.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
