@@ -1,4 +1,4 @@
-"""Signaling capacity and relay latency under load (issue 3).
+"""Signaling capacity and relay latency under load, alone or beside long insights queries.
 
 Starts ``herewith serve`` (one process, SQLite, rate limits off), creates ``--rooms`` meetings through the API,
 then connects ``--participants`` WebSocket clients (``--rooms`` rooms, evenly spread) from ``--client-procs``
@@ -10,6 +10,8 @@ The baseline of the same run is an idle ``ping``/``pong`` round trip to the serv
 Usage::
 
     .venv/bin/python bench/signaling.py [--participants 2000] [--rooms 500] [--seconds 20] [--rate 1]
+    .venv/bin/python bench/signaling.py --insights-rows 100000     # GET /v1/insights/rooms over 100,000 rows
+                                                                   # back to back while the relay is measured
 
 Writes ``bench/results/signaling.json``; targets: 2,000 participants in 500 rooms under 1 GiB RSS, relay p99 at
 50 ms or less.
@@ -29,6 +31,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -195,6 +198,54 @@ async def _clients(ws_url: str, rooms: list[str], per_room: int, rate: float, se
 
 
 # ------------------------------------------------------------------------------------------------- main
+def seed_insights(settings: Settings, organization_id: str, participants: int, per_session: int = 100) -> None:
+    """Write ``participants`` participant rows (``per_session`` per room session, one meeting each) for the
+    organization straight into the database, so that insights queries have that much to read."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from herewith.db.engine import create_engine
+    from herewith.meetings.models import Meeting
+    from herewith.sessions.models import RoomParticipant, RoomSession
+
+    async def seed() -> None:
+        engine = create_engine(settings)
+        start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        sessions = participants // per_session
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(insert(Meeting), [
+                    {"id": f"seed-m-{i}", "organization_id": organization_id, "room_name": f"/seed-{i}",
+                     "room_mode": "normal", "is_locked": False, "start_date": start, "end_date": start + timedelta(days=3650)}
+                    for i in range(sessions)])
+                await conn.execute(insert(RoomSession), [
+                    {"id": f"seed-s-{i}", "organization_id": organization_id, "meeting_id": f"seed-m-{i}",
+                     "room_name": f"/seed-{i}", "started_at": start, "ended_at": start + timedelta(hours=1)}
+                    for i in range(sessions)])
+                for i in range(sessions):
+                    await conn.execute(insert(RoomParticipant), [
+                        {"organization_id": organization_id, "meeting_id": f"seed-m-{i}", "room_name": f"/seed-{i}",
+                         "room_session_id": f"seed-s-{i}", "participant_id": f"seed-p-{i}-{j}", "role_name": "visitor",
+                         "joined_at": start + timedelta(seconds=j), "left_at": start + timedelta(minutes=30 + j)}
+                        for j in range(per_session)])
+        finally:
+            await engine.dispose()
+
+    run_sync(seed(), timeout=600)
+
+
+def insights_load(base_url: str, headers: dict[str, str], stop: "threading.Event", out: list[float]) -> None:
+    """Ask for the organization's room insights (every room session and participant row) back to back until
+    ``stop``; append each answer's seconds to ``out``."""
+    with httpx.Client(base_url=base_url + "/v1", headers=headers, timeout=120) as http:
+        while not stop.is_set():
+            t = time.monotonic()
+            r = http.get("/insights/rooms", params={"limit": 10, "sortBy": "totalParticipantMinutes:desc"})
+            r.raise_for_status()
+            out.append(time.monotonic() - t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--participants", type=int, default=2000)
@@ -203,6 +254,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.5, help="relayed offers per second per participant")
     ap.add_argument("--stats-every", type=float, default=5.0, help="seconds between stats samples per participant (0: none)")
     ap.add_argument("--client-procs", type=int, default=2)
+    ap.add_argument("--insights-rows", type=int, default=0,
+                    help="seed this many participant rows and run insights queries over them during the load")
     args = ap.parse_args()
     raise_nofile()
     per_room = args.participants // args.rooms
@@ -210,6 +263,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-sig-"))
     settings = Settings(data_dir=tmp, secret_key="bench-secret-0123456789abcdef")
     org = run_sync(create_org_key(settings, "bench"))
+    if args.insights_rows:
+        seed_insights(settings, org.organization_id, args.insights_rows)
     server = ProcessServer({"HEREWITH_DATA_DIR": str(tmp), "HEREWITH_SECRET_KEY": settings.secret_key,
                             "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_LOG_LEVEL": "warning",
                             "HEREWITH_BACKGROUND_TASKS": "false"}, log_path=tmp / "server.log").start()
@@ -250,6 +305,13 @@ def main() -> None:
                 break
         settled_after = time.monotonic() - settle_start
         rss_connected = rss_mib(pid)
+        query_seconds: list[float] = []
+        stop_queries = threading.Event()
+        query_thread = None
+        if args.insights_rows:
+            query_thread = threading.Thread(target=insights_load, args=(server.base_url, org.headers, stop_queries,
+                                                                        query_seconds), daemon=True)
+            query_thread.start()
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         go.set()
         latencies: list[float] = []
@@ -268,6 +330,9 @@ def main() -> None:
             pings += pi
             errors += err
         server_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        stop_queries.set()
+        if query_thread is not None:
+            query_thread.join(timeout=120)
         for p in procs:
             p.join(timeout=30)
     finally:
@@ -294,6 +359,10 @@ def main() -> None:
                              "mean": round(statistics.fmean(latencies), 2) if latencies else None,
                              "n": len(latencies), "expected": int(expected)},
         "errors": errors,
+        "insights_queries": ({"participant_rows": args.insights_rows, "n": len(query_seconds),
+                              "seconds_p50": round(pct(query_seconds, 50), 3) if query_seconds else None,
+                              "seconds_max": round(max(query_seconds), 3) if query_seconds else None}
+                             if args.insights_rows else None),
         "targets": {"participants": 2000, "rss_mib_max": 1024, "relay_p99_ms_max": 50},
     }
     result["met"] = {"participants": connected >= 2000, "rss": rss_peak < 1024,
@@ -301,6 +370,8 @@ def main() -> None:
     # One file, one entry per scenario: signaling alone, and with every page's 5-second stats sample
     # flowing through the room-event sinks (insights/webhooks write one transaction per sample).
     scenario = "relay_and_stats_samples" if args.stats_every else "relay_only"
+    if args.insights_rows:  # long insights queries on the same server while it relays
+        scenario = f"relay_with_insights_queries_{args.insights_rows}_rows"
     out = ROOT / "bench" / "results" / "signaling.json"
     try:
         doc = json.loads(out.read_text())

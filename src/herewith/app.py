@@ -33,6 +33,7 @@ from herewith.auth.dependencies import get_organization
 from herewith.config import Settings
 from herewith.db.engine import create_engine, create_sessionmaker
 from herewith.db.migrate import upgrade
+from herewith.db.reports import ReportRunner
 from herewith.insights.endpoints import router as insights_router
 from herewith.jobs.heartbeat import Heartbeat
 from herewith.jobs.sweeper import Sweeper
@@ -88,6 +89,7 @@ class Services:
     theme_store: ThemeStore
     group_rooms: GroupRooms | None
     signaling: Signaling
+    reports: ReportRunner
     room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -102,6 +104,7 @@ class Services:
             "webhook_wakeup": self.webhook_wakeup,
             "theme_store": self.theme_store,
             "signaling": self.signaling,
+            "reports": self.reports,
             "room_lookup_limiter": self.room_lookup_limiter,
         }
 
@@ -144,6 +147,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         theme_store=theme_store,
         group_rooms=group_rooms,
         signaling=signaling,
+        reports=ReportRunner(settings),
         room_lookup_limiter=create_room_lookup_limiter(settings),
     )
 
@@ -163,6 +167,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         s = services
         await upgrade(s.engine)
+        s.reports.start()
         tasks = s.background_tasks
         if s.group_rooms is not None:
             # Janus starts in the background: the server answers at once; group-room joins wait for it.
@@ -192,6 +197,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await s.limiter.aclose()
             if s.room_lookup_limiter is not None:
                 await s.room_lookup_limiter.aclose()
+            await s.reports.stop()
             await s.engine.dispose()
 
     app = FastAPI(
