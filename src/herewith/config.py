@@ -174,6 +174,23 @@ class Settings(BaseSettings):
     webhook_log_retention_days: float = Field(
         default=30.0, description="Delivered or failed events and their delivery log are removed after this many days."
     )
+    # Webhook delivery: isolation between endpoints and where deliveries may go (herewith.webhooks.delivery,
+    # herewith.webhooks.targets)
+    webhook_max_concurrent_deliveries: int = Field(
+        default=16, ge=1,
+        description="Deliveries in flight at once in one process, across all endpoints (the worker pool's size).",
+    )
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=1, ge=1,
+        description="Deliveries in flight at once to one endpoint, across processes; 1 keeps each endpoint's "
+                    "first attempts in event order.",
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback (127.0.0.0/8, ::1) and private networks (10/8, 172.16/12, "
+                    "192.168/16, 100.64/10, fc00::/7). Off: only public addresses. Link-local, cloud metadata, "
+                    "multicast, reserved addresses and this server's own URL are refused either way.",
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":

@@ -1,8 +1,16 @@
-"""Test helpers: a webhook receiver on 127.0.0.1, room events published into a real server, polling."""
+"""Test helpers: a webhook receiver on 127.0.0.1, room events published into a real server, polling.
+
+Receivers listen on loopback, which the webhook target policy refuses by default
+(``webhook_allow_private_targets``). Importing this module sets ``HEREWITH_WEBHOOK_ALLOW_PRIVATE_TARGETS=true``
+in the environment unless it is set already, so that servers of tests elsewhere that use a :class:`Receiver`
+(built from ``Settings(...)`` or ``herewith serve`` children, which read the environment) may deliver to it;
+tests of the policy pass ``webhook_allow_private_targets=False`` explicitly.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -14,6 +22,8 @@ from typing import Any
 
 from herewith.rooms.events import ParticipantInfo, RoomEvent
 from tests.support.servers import free_port
+
+os.environ.setdefault("HEREWITH_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
 
 
 @dataclass
@@ -31,16 +41,20 @@ class Receiver:
     """An HTTP receiver on 127.0.0.1 that records every POST; ``status`` is what it answers.
 
     ``stop()`` closes the socket (connection refused: the receiver is down); ``start()`` listens again on
-    the same port.
+    the same port. ``delay`` (seconds) is how long it holds each request before answering; ``in_flight`` and
+    ``max_in_flight`` count requests being held now and at most at once.
     """
 
     port: int = field(default_factory=free_port)
     status: int = 200
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer (e.g. Location)
 
     def __post_init__(self) -> None:
         self.received: list[Received] = []
         self.started = 0  # requests whose body was read (recorded only after ``delay``)
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -54,13 +68,22 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.started += 1
-                if outer.delay:
-                    time.sleep(outer.delay)
+                with outer._lock:
+                    outer.started += 1
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    if outer.delay:
+                        time.sleep(outer.delay)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
                 with outer._lock:
                     outer.received.append(Received({k: v for k, v in self.headers.items()}, body))
                 try:
                     self.send_response(outer.status)
+                    for name, value in outer.headers.items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")

@@ -18,10 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.cli._db import run_in_db
+from herewith.config import Settings
 from herewith.errors import NotFound, validation_error
 from herewith.webhooks import repository, service
 from herewith.webhooks.models import WebhookEndpoint
 from herewith.webhooks.schemas import CreateWebhookRequest
+from herewith.webhooks.targets import TargetPolicy
 
 webhooks_app = typer.Typer(help="Webhook endpoints (the signing secret is shown once, at creation and rotation).",
                            no_args_is_help=True)
@@ -45,7 +47,8 @@ def create(
     event: list[str] = typer.Option(None, "--event", help="An event type to send (repeat); default: all."),
     description: str = typer.Option("", help="A label."),
 ) -> None:
-    """Create an endpoint; prints its id and signing secret (tab-separated)."""
+    """Create an endpoint; prints its id and signing secret (tab-separated). The URL must pass the target
+    policy of this server's settings (``HEREWITH_WEBHOOK_ALLOW_PRIVATE_TARGETS``, ``HEREWITH_PUBLIC_URL``)."""
 
     async def go(session: AsyncSession) -> str:
         from herewith.auth import repository as auth_repository
@@ -57,7 +60,8 @@ def create(
         except ValidationError as exc:
             err = exc.errors()[0]
             raise validation_error(str(err["loc"][0]), str(err["msg"]).removeprefix("Value error, ")) from None
-        endpoint = await service.create_endpoint(session, organization_id, request, datetime.now(timezone.utc))
+        endpoint = await service.create_endpoint(session, organization_id, request, datetime.now(timezone.utc),
+                                                 TargetPolicy.from_settings(Settings()))
         return f"{endpoint.id}\t{endpoint.secret}"
 
     typer.echo(_run(go))

@@ -31,6 +31,7 @@ from herewith.webhooks.schemas import (
     WebhookOut,
     WebhookSecret,
 )
+from herewith.webhooks.targets import TargetPolicy
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -38,7 +39,8 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 @router.post("", status_code=201, response_model=WebhookCreated)
 async def create_webhook(body: CreateWebhookRequest, request: Request, session: SessionDep, org: OrganizationDep) -> WebhookCreated:
     """Create an endpoint; the signing secret is in this response only."""
-    endpoint = await service.create_endpoint(session, org.id, body, request.state.clock.now())
+    endpoint = await service.create_endpoint(session, org.id, body, request.state.clock.now(),
+                                             TargetPolicy.from_settings(request.state.settings))
     return WebhookCreated(**service.to_out(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -55,8 +57,10 @@ async def get_webhook(webhookId: str, session: SessionDep, org: OrganizationDep)
 
 
 @router.patch("/{webhookId}", response_model=WebhookOut)
-async def update_webhook(webhookId: str, body: UpdateWebhookRequest, session: SessionDep, org: OrganizationDep) -> WebhookOut:
-    return service.to_out(await service.update_endpoint(session, org.id, webhookId, body))
+async def update_webhook(webhookId: str, body: UpdateWebhookRequest, request: Request, session: SessionDep,
+                         org: OrganizationDep) -> WebhookOut:
+    policy = TargetPolicy.from_settings(request.state.settings)
+    return service.to_out(await service.update_endpoint(session, org.id, webhookId, body, policy))
 
 
 @router.delete("/{webhookId}", status_code=204)

@@ -32,9 +32,10 @@ class WebhookEvent(Base):
     """The outbox: one event for one endpoint, with the exact body sent on every attempt.
 
     ``event_id`` is the envelope's ``id`` (shared by the endpoints that got the same event, and the same on
-    every attempt). ``state``: ``pending`` | ``delivered`` | ``failed`` (gave up after the retry window).
-    ``next_attempt_at`` is when a worker may take it; a worker that claims it pushes it forward by a lease so
-    a crash mid-send means a retry later, never a loss.
+    every attempt). ``state``: ``pending`` | ``sending`` (a worker claimed it; ``next_attempt_at`` is the end of
+    its lease) | ``delivered`` | ``failed`` (gave up after the retry window). ``next_attempt_at`` is when a
+    worker may take it; a ``sending`` row whose lease ran out is taken again, so a crash mid-send means a retry
+    later, never a loss.
     """
 
     __tablename__ = "webhook_events"

@@ -1,6 +1,7 @@
 """Rules of webhooks (CONTRACT.md, "Webhooks"). No HTTP here; services take the session first and never commit.
 
-- Endpoints: create (returns the secret once), list, get, update, delete, rotate the secret.
+- Endpoints: create (returns the secret once), list, get, update, delete, rotate the secret. A URL is saved
+  only if the target policy accepts it (:mod:`herewith.webhooks.targets`).
 - :func:`enqueue`: write an event into the outbox, one row per subscribed endpoint, inside the caller's
   transaction (the same one as the state change the event reports), so a crash loses nothing.
 - Redelivery: put an event back in the queue with the same event id and body.
@@ -30,6 +31,7 @@ from herewith.webhooks.schemas import (
     WebhookOut,
 )
 from herewith.webhooks.signing import compact_json
+from herewith.webhooks.targets import TargetPolicy, TargetRefused
 
 API_VERSION = "1.0"
 SECRET_PREFIX = "whsec_"
@@ -41,10 +43,22 @@ def generate_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+def check_target(policy: TargetPolicy, url: str) -> None:
+    """:class:`~herewith.errors.BadRequest` naming ``url`` unless ``policy`` accepts it as a webhook target
+    (:meth:`TargetPolicy.check_url`: http(s), a host, no credentials, no refused address in any IP form, not
+    this server)."""
+    try:
+        policy.check_url(url)
+    except TargetRefused as exc:
+        raise validation_error("url", str(exc)) from None
+
+
 async def create_endpoint(
-    session: AsyncSession, organization_id: str, request: CreateWebhookRequest, now: datetime
+    session: AsyncSession, organization_id: str, request: CreateWebhookRequest, now: datetime, policy: TargetPolicy
 ) -> WebhookEndpoint:
-    """A new endpoint with a fresh secret (the caller shows ``endpoint.secret`` once)."""
+    """A new endpoint with a fresh secret (the caller shows ``endpoint.secret`` once). ``request.url`` must pass
+    ``policy`` (:func:`check_target`; 400 naming ``url`` otherwise)."""
+    check_target(policy, request.url)
     endpoint = WebhookEndpoint(
         id=str(uuid.uuid4()),
         organization_id=organization_id,
@@ -76,10 +90,12 @@ async def list_endpoints(
 
 
 async def update_endpoint(
-    session: AsyncSession, organization_id: str, endpoint_id: str, request: UpdateWebhookRequest
+    session: AsyncSession, organization_id: str, endpoint_id: str, request: UpdateWebhookRequest, policy: TargetPolicy
 ) -> WebhookEndpoint:
+    """Change the fields given; a new ``url`` must pass ``policy`` (:func:`check_target`; 400 naming ``url``)."""
     endpoint = await get_endpoint(session, organization_id, endpoint_id)
     if request.url is not None:
+        check_target(policy, request.url)
         endpoint.url = request.url
     if request.events is not None:
         endpoint.events = list(request.events)
@@ -183,9 +199,11 @@ async def enqueue(
 
 
 async def purge_old_events(session: AsyncSession, before: datetime) -> int:
-    """Remove delivered and failed events created before ``before`` with their delivery rows; pending ones stay."""
+    """Remove delivered and failed events created before ``before`` with their delivery rows; pending and
+    sending ones stay."""
     result = await session.execute(
-        delete(WebhookEvent).where(WebhookEvent.created_at < before, WebhookEvent.state != "pending")
+        delete(WebhookEvent).where(WebhookEvent.created_at < before,
+                                   WebhookEvent.state.in_((repository.DELIVERED, repository.FAILED)))
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
