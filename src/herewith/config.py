@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         """Where the local Janus's generated configuration and log live: ``data_dir/janus``."""
         return self.data_dir / "janus"
 
+    # The recorder pool (herewith.media.recorder): headless Chromium processes rendering recordings
+    recorders_per_node: int = Field(
+        default=2, ge=0,
+        description="Recordings this process records at once (one headless Chromium each, about 1 CPU core "
+                    "for a 1280x720 composite); a start beyond is answered 'unavailable'. 0: no cloud recording here.",
+    )
+    chromium_path: str = Field(default="/usr/bin/chromium", description="The Chromium executable recorders run.")
     # Rate limiting (CONTRACT.md "Rate limiting"; herewith.ratelimit)
     ratelimit_enabled: bool = Field(default=True, description="Charge /v1 requests to the organization's budget.")
     ratelimit_backend: str = Field(default="auto", description="auto (Redis when redis_url is set) | memory | redis.")

@@ -1,11 +1,14 @@
 // The room page: pre-call screen, waiting room, call (grid, chat, people, host controls) and status screens.
 // Media goes through a media layer (mesh.js for peer-to-peer rooms; an SFU layer can implement the same
-// interface for group rooms). `window.herewith` is a small hook for tests and embedding.
+// interface for group rooms). `window.herewith` is a small hook for tests and embedding. The grid comes from
+// composite.js (shared with recordings); with `?recorder=1` the page is the cloud recorder (recorder.js).
 
 import {SignalingClient, preconnect} from './signaling.js';
 import {LocalMedia} from './localmedia.js';
 import {MeshMedia} from './mesh.js';
 import {StatsSampler} from './stats.js';
+import {gridLayout, gridTiles, initials, shownInPeople} from './composite.js';
+import {RecordingControls} from './recording-ui.js';
 
 const config = JSON.parse(document.getElementById('herewith-config').textContent);
 const params = new URLSearchParams(location.search);
@@ -17,6 +20,7 @@ const state = {
   phase: 'precall',           // precall | connecting | lobby | knocking | call | ended
   self: null, role: null, locked: Boolean(config.locked), resumeToken: null, iceServers: [],
   participants: new Map(),    // id -> participant (others)
+  streams: new Map(),         // `${id}:${source}` -> MediaStream received from that participant
   chat: [], knocks: new Map(), notices: [], events: [], ending: null,
   timings: {},
 };
@@ -26,6 +30,27 @@ let sampler = null;
 let signaling = null;
 // ?precallReview=off joins as soon as the camera is ready: open the signaling socket meanwhile.
 let earlySocket = params.get('precallReview') === 'off' && config.signalUrl ? preconnect(config.signalUrl) : null;
+// ?recorder=1: the server's cloud recorder opened this page (recorder.js runs it instead of the call UI).
+const recorderMode = params.get('recorder') === '1';
+let lastTiles = [];   // the grid's tiles as last rendered (gridTiles), with their <video> elements
+const recording = new RecordingControls({
+  send: msg => signaling && signaling.send(msg),
+  notice: text => notice(text),
+  roomName: config.roomName,
+  sources: {
+    tiles: () => lastTiles.map(t => ({...t, el: tileVideo(t.key)})),
+    audio: () => {
+      const tracks = new Map();
+      const mine = local.track('audio');
+      if (mine && roleSends()) tracks.set('self', mine);
+      for (const [key, stream] of state.streams) {
+        const t = key.endsWith(':camera') && stream.getAudioTracks()[0];
+        if (t) tracks.set(key, t);
+      }
+      return tracks;
+    },
+  },
+});
 
 const mark = name => { if (!(name in state.timings)) state.timings[name] = Math.round(performance.now()); };
 const log = (type, extra = {}) => { state.events.push({type, at: Math.round(performance.now()), ...extra}); if (state.events.length > 500) state.events.shift(); };
@@ -64,6 +89,7 @@ function finish(title, text, {retry = false} = {}) {
   state.phase = 'ended';
   state.ending = {title, text};
   log('finished', {title});
+  recording.finish();
   if (sampler) sampler.stop();
   if (media) { media.close(); media = null; }
   if (signaling) signaling.close();
@@ -172,6 +198,7 @@ function wire(sig) {
     const p = state.participants.get(m.participantId);
     state.participants.delete(m.participantId);
     if (media) media.participantLeft(m.participantId);
+    state.streams.delete(`${m.participantId}:camera`); state.streams.delete(`${m.participantId}:screen`);
     removeTile(m.participantId, 'camera'); removeTile(m.participantId, 'screen');
     if (p && m.reason === 'removed') notice(`${p.displayName || 'A participant'} was removed`);
     render();
@@ -180,13 +207,14 @@ function wire(sig) {
     if (m.participant.id === state.self) return;
     state.participants.set(m.participant.id, m.participant);
     if (media) media.participantUpdated(m.participant);
-    if (!m.participant.screen) removeTile(m.participant.id, 'screen');
+    if (!m.participant.screen) { state.streams.delete(`${m.participant.id}:screen`); removeTile(m.participant.id, 'screen'); }
     render();
   });
   for (const t of ['offer', 'answer', 'candidate']) sig.on(t, m => { if (media) media.signal(m); });
   // group rooms on the SFU (sfu.js, issue 7): Janus's answers and offers, and restarts
   for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) sig.on(t, m => { if (media) media.signal(m); });
   sig.on('chat', m => { state.chat.push(m); renderChat(); });
+  sig.on('recording', m => recording.update(m));
   sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
   sig.on('knock_cancelled', m => { state.knocks.delete(m.participantId); render(); });
   sig.on('knock_handled', m => {
@@ -228,6 +256,7 @@ function teardownMedia() {
   media = null;
   for (const id of [...state.participants.keys()]) { removeTile(id, 'camera'); removeTile(id, 'screen'); }
   state.participants.clear();
+  state.streams.clear();
 }
 
 async function onJoined(m) {
@@ -259,6 +288,7 @@ async function onJoined(m) {
   show('call');
   render();
   renderChat();
+  recording.joined(m, m.role);
 }
 
 // Group rooms load sfu.js with the page (issue 7): the server's first sfu_offer can follow `joined` at once,
@@ -311,13 +341,13 @@ async function stopScreenShare() {
 local.onscreenended = () => stopScreenShare();
 
 // -------------------------------------------------------------------------------------------- render
-function initials(name) {
-  return (name || '?').split(/\s+/).filter(Boolean).slice(0, 2).map(w => w[0].toUpperCase()).join('') || '?';
-}
+const roleSends = () => !['viewer', 'granted_viewer'].includes(state.role);
+const tileElement = key => document.querySelector(`.tile[data-key="${CSS.escape(key)}"]`);
+const tileVideo = key => { const el = tileElement(key); return el ? el.querySelector('video') : null; };
 
 function tile(id, source) {
   const key = `${id}:${source}`;
-  let el = document.querySelector(`.tile[data-key="${CSS.escape(key)}"]`);
+  let el = tileElement(key);
   if (!el) {
     el = document.createElement('div');
     el.className = `tile ${source}` + (id === state.self ? ' self' : '');
@@ -337,47 +367,73 @@ function tile(id, source) {
 }
 
 function removeTile(id, source) {
-  const el = document.querySelector(`.tile[data-key="${CSS.escape(`${id}:${source}`)}"]`);
+  const el = tileElement(`${id}:${source}`);
   if (el) { const v = el.querySelector('video'); v.srcObject = null; el.remove(); }
 }
 
 function attachRemote(id, source, stream) {
-  const video = tile(id, source).querySelector('video');
-  video.srcObject = stream;
-  video.play().catch(() => {});
-  if (!('firstRemoteFrame' in state.timings) && video.requestVideoFrameCallback && source === 'camera') {
+  state.streams.set(`${id}:${source}`, stream);
+  render();
+  const video = tileVideo(`${id}:${source}`);
+  if (video && !('firstRemoteFrame' in state.timings) && video.requestVideoFrameCallback && source === 'camera') {
     video.requestVideoFrameCallback(() => mark('firstRemoteFrame'));
   }
-  render();
 }
+
+// Who the grid shows (composite.js decides: never the recorder or viewers): ourselves when we send, then
+// everyone else in join order; a remote screen once its stream arrived.
+function gridPeople() {
+  const people = [];
+  if (roleSends() && state.self) {
+    people.push({id: state.self, role: state.role, sends: true, self: true, displayName: $('display-name').value.trim() || 'You',
+                 audio: local.enabled.audio, video: local.enabled.video, screen: Boolean(local.screen)});
+  }
+  for (const p of state.participants.values()) {
+    people.push({...p, screen: Boolean(p.screen && state.streams.has(`${p.id}:screen`))});
+  }
+  return people;
+}
+
+// Tiles in the grid's order, each <video> on its stream, placed by gridLayout (composite.js) in pixels.
+function renderGrid() {
+  const tiles = gridTiles(gridPeople());
+  const keep = new Set(tiles.map(t => t.key));
+  for (const el of [...$('grid').querySelectorAll('.tile')]) {
+    if (!keep.has(el.dataset.key)) { el.querySelector('video').srcObject = null; el.remove(); }
+  }
+  for (const t of tiles) {
+    const el = tile(t.id, t.source);
+    const v = el.querySelector('video');
+    const stream = t.self ? (t.source === 'screen' ? local.screen : local.stream) : state.streams.get(t.key) || null;
+    if (v.srcObject !== stream) { v.srcObject = stream; if (stream) v.play().catch(() => {}); }
+    fillTile(el, t);
+  }
+  lastTiles = tiles;
+  layoutGrid();
+}
+
+function layoutGrid() {
+  const grid = $('grid');
+  const rects = gridLayout(lastTiles, grid.clientWidth, grid.clientHeight, {gap: 10});
+  for (const t of lastTiles) {
+    const el = tileElement(t.key);
+    const r = rects.get(t.key);
+    if (!el || !r) continue;
+    Object.assign(el.style, {left: `${r.x}px`, top: `${r.y}px`, width: `${r.w}px`, height: `${r.h}px`});
+    el.classList.toggle('large', r.large);
+  }
+  grid.dataset.count = String(lastTiles.length);
+}
+new ResizeObserver(() => layoutGrid()).observe($('grid'));
 
 function render() {
   if (state.phase !== 'call') return;
   const isHost = state.role === 'host';
-  const sends = !['viewer', 'granted_viewer'].includes(state.role);
-  // own tiles
-  if (sends) {
-    const el = tile(state.self, 'camera');
-    const v = el.querySelector('video');
-    if (v.srcObject !== local.stream) v.srcObject = local.stream;
-    fillTile(el, {displayName: ($('display-name').value.trim() || 'You') + ' (you)', audio: local.enabled.audio, video: local.enabled.video});
-    if (local.screen) {
-      const s = tile(state.self, 'screen');
-      const sv = s.querySelector('video');
-      if (sv.srcObject !== local.screen) sv.srcObject = local.screen;
-      fillTile(s, {displayName: 'Your screen', audio: true, video: true}, true);
-    }
-  }
-  for (const p of state.participants.values()) {
-    if (!p.sends) continue;
-    fillTile(tile(p.id, 'camera'), p);
-    const screenTile = document.querySelector(`.tile[data-key="${CSS.escape(`${p.id}:screen`)}"]`);
-    if (screenTile) fillTile(screenTile, {...p, displayName: `${p.displayName || 'Guest'}'s screen`, audio: true, video: true}, true);
-  }
-  $('grid').dataset.count = String($('grid').children.length);
-  // people
+  const sends = roleSends();
+  renderGrid();
+  // people (everyone but the recorder: the indicator tells that a recording runs)
   const people = [{id: state.self, role: state.role, displayName: ($('display-name').value.trim() || 'You'), audio: local.enabled.audio, self: true},
-                  ...state.participants.values()];
+                  ...[...state.participants.values()].filter(shownInPeople)];
   $('people').replaceChildren(...people.map(p => {
     const li = document.createElement('li');
     li.dataset.participant = p.id;
@@ -410,22 +466,24 @@ function render() {
   $('lock-status').hidden = !state.locked;
   for (const id of ['mic', 'cam', 'screen']) $(id).hidden = !sends;
   renderToggles();
+  recording.render(state.role);
 }
 
-function fillTile(el, p, isScreen = false) {
+function fillTile(el, t) {
+  const isScreen = t.source === 'screen';
   const label = el.querySelector('.label');
   label.replaceChildren();
   const name = document.createElement('span');
-  name.textContent = p.displayName || 'Guest';
+  name.textContent = t.label;
   label.append(name);
-  if (!isScreen && !p.audio) {
+  if (!isScreen && !t.audio) {
     label.append(mutedIcon());
   }
-  el.dataset.audio = String(Boolean(p.audio));
-  el.dataset.video = String(Boolean(p.video));
+  el.dataset.audio = String(Boolean(t.audio));
+  el.dataset.video = String(Boolean(t.video));
   const avatar = el.querySelector('.avatar');
-  avatar.textContent = initials(p.displayName);
-  avatar.hidden = isScreen || Boolean(p.video);
+  avatar.textContent = initials(t.displayName);
+  avatar.hidden = isScreen || Boolean(t.video);
 }
 
 // A crossed-out microphone (inline SVG: no icon font, no emoji font needed).
@@ -537,9 +595,11 @@ window.herewith = {
   timings: () => ({...state.timings}),
   getStats, join, leave, sendChat, lock, admit, remove, requestMute, endMeeting, knock,
   startScreenShare, stopScreenShare,
+  recording,   // RecordingControls (recording-ui.js): options, cloud state, local recording, lastDownload
   setMic: on => setEnabled('audio', on),
   setCamera: on => setEnabled('video', on),
   dropConnection: () => { if (signaling && signaling.ws) signaling.ws.close(4000, 'test'); },
 };
 
-precall();
+if (recorderMode) import('./recorder.js').then(m => m.runRecorder(config, params));
+else precall();
