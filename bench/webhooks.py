@@ -64,7 +64,7 @@ def run(db: str, events: int) -> dict:
     url = create_pg_database() if db == "postgresql" else None
     settings = Settings(data_dir=tmp / "data", database_url=url, secret_key="bench-secret-0123456789abcdef",
                         webhook_poll_seconds=0.05, sweeper_interval_seconds=1.0, log_level="warning",
-                        ratelimit_enabled=False)
+                        ratelimit_enabled=False, webhook_allow_private_targets=True)  # the receiver is on 127.0.0.1
     server = ThreadServer(settings).start()
     receiver = Receiver().start()
     try:
