@@ -290,3 +290,42 @@ async def test_old_events_and_their_log_are_purged_after_the_retention(client, s
         assert _state(server, hook) is None
     finally:
         receiver.stop()
+
+
+async def test_a_failure_holds_the_endpoints_other_events_and_fails_those_past_their_window(settings):
+    """record() after a failed attempt: the endpoint's waiting events are not due before its backoff, the
+    failed event goes behind them, and an event whose retry window ended while the endpoint failed is failed."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from herewith.webhooks.delivery import BEHIND, Outcome, claim_due, record
+    from herewith.webhooks.models import WebhookEvent
+
+    engine, maker, now, _ = await _claim_fixture(settings, endpoints=1, events_each=3)
+    try:
+        async with maker() as s:
+            (first,) = await claim_due(s, now, settings)
+            await s.commit()
+        async with maker() as s:
+            held = await record(s, first, Outcome(None, "timeout", None, 5000), now, settings, failures_before=2)
+            await s.commit()
+        assert held == now + timedelta(seconds=20)  # the endpoint's third failure in a row: 5 s * 2**2
+        async with maker() as s:
+            rows = (await s.scalars(select(WebhookEvent).order_by(WebhookEvent.seq))).all()
+        assert [r.state for r in rows] == ["pending"] * 3
+        assert rows[0].next_attempt_at == held + BEHIND and [r.next_attempt_at for r in rows[1:]] == [held, held]
+        async with maker() as s:
+            assert await claim_due(s, held - timedelta(seconds=1), settings) == []
+            (second,) = await claim_due(s, held, settings)
+            await s.commit()
+        assert second.webhook_event_id == rows[1].id  # the others first, in event order
+        past_window = now + timedelta(seconds=settings.webhook_retry_window_seconds + 1)
+        async with maker() as s:
+            await record(s, second, Outcome(500, "HTTP 500", "", 3), past_window, settings)
+            await s.commit()
+        async with maker() as s:
+            states = (await s.scalars(select(WebhookEvent.state).order_by(WebhookEvent.seq))).all()
+        assert states == ["failed", "failed", "failed"]  # tried or not, their windows ended while it failed
+    finally:
+        await engine.dispose()
