@@ -36,6 +36,7 @@ from herewith.db.migrate import upgrade
 from herewith.db.reports import ReportRunner
 from herewith.insights.endpoints import router as insights_router
 from herewith.jobs.heartbeat import Heartbeat
+from herewith.jobs.recordings import RecordingJob
 from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit
@@ -49,6 +50,9 @@ from herewith.meetings.events import MeetingEvents
 from herewith.ratelimit.core import RateLimiter
 from herewith.ratelimit.http import RateLimitHeaders, rate_limit_enforcer
 from herewith.ratelimit.setup import create_limiter
+from herewith.recordings.control import RecorderLauncher, RecordingControl
+from herewith.recordings.endpoints import public_router as recordings_public_router
+from herewith.recordings.endpoints import router as recordings_router
 from herewith.rooms.events import RoomEvents
 from herewith.sessions.service import RoomEventRecorder
 from herewith.signaling.endpoint import router as signaling_router
@@ -90,6 +94,9 @@ class Services:
     group_rooms: GroupRooms | None
     signaling: Signaling
     reports: ReportRunner
+    recordings: RecordingControl
+    recording_job: RecordingJob
+    recording_wakeup: asyncio.Event
     room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -106,7 +113,27 @@ class Services:
             "signaling": self.signaling,
             "reports": self.reports,
             "room_lookup_limiter": self.room_lookup_limiter,
+            "recordings": self.recordings,
+            "recording_wakeup": self.recording_wakeup,
         }
+
+
+def create_recorder_launcher(settings: Settings) -> RecorderLauncher | None:
+    """The recorder launcher named by ``settings.recorder_launcher``: ``chromium`` (the supervised Chromium
+    pool, :class:`herewith.media.recorder.RecorderPool`; None while that module is absent) or
+    ``module:callable`` (called with the settings)."""
+    import importlib
+
+    name = settings.recorder_launcher
+    if name == "chromium":
+        try:
+            module = importlib.import_module("herewith.media.recorder")
+        except ImportError:
+            log.info("cloud_recording_unavailable", reason="no recorder pool in this build")
+            return None
+        return module.RecorderPool(settings)
+    module_name, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module_name), attr)(settings)
 
 
 def build_services(settings: Settings, clock: Clock) -> Services:
@@ -120,8 +147,12 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     recorder = RoomEventRecorder(sessionmaker, settings, webhook_wakeup, node_id)
     room_events.subscribe(recorder)
     group_rooms = create_group_rooms(settings, sessionmaker)
+    recording_wakeup = asyncio.Event()
+    recordings = RecordingControl(sessionmaker, settings, clock, node_id, create_recorder_launcher(settings),
+                                  recording_wakeup)
+    room_events.subscribe(recordings.on_room_event)  # triggers; a room left to its recorders stops recording
     signaling = Signaling(settings, clock, sessionmaker, room_events,
-                          group_rooms.room_for if group_rooms is not None else None)
+                          group_rooms.room_for if group_rooms is not None else None, recordings)
     theme_store = ThemeStore(settings.data_dir / "themes")
 
     async def forget_theme(meeting: Any, reason: str) -> None:
@@ -132,6 +163,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     if group_rooms is not None:
         meeting_events.subscribe(group_rooms.on_meeting_deleted)  # destroys the Janus room
     meeting_events.subscribe(forget_theme)
+    meeting_events.subscribe(recordings.on_meeting_ended)  # stops the recording; the file is kept
     return Services(
         settings=settings,
         clock=clock,
@@ -148,6 +180,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         group_rooms=group_rooms,
         signaling=signaling,
         reports=ReportRunner(settings),
+        recordings=recordings,
+        recording_job=RecordingJob(sessionmaker, settings, clock, node_id, recording_wakeup, webhook_wakeup),
+        recording_wakeup=recording_wakeup,
         room_lookup_limiter=create_room_lookup_limiter(settings),
     )
 
@@ -178,6 +213,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             tasks.append(asyncio.create_task(s.sweeper.run(), name="lifecycle-sweeper"))
             tasks.append(asyncio.create_task(
                 run_webhook_delivery(s.sessionmaker, settings, s.clock.now, s.webhook_wakeup), name="webhook-delivery"))
+            tasks.append(asyncio.create_task(s.recording_job.run(), name="recordings"))
         log.info("started", database=s.engine.dialect.name, public_url=settings.public_url)
         try:
             yield s.request_state()
@@ -187,6 +223,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await asyncio.gather(*tasks, return_exceptions=True)
             tasks.clear()
             # In order: no new room events, the last ones recorded, then the media and the database.
+            await s.recordings.close()  # running recordings stop; the next start finalizes them
             await s.signaling.close()
             await s.room_events.close()
             await s.recorder.flush_stats()
@@ -217,6 +254,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(meetings_router, **v1)
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks
+    app.include_router(recordings_router, **v1)  # /v1/recordings
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])  # JSON-or-upload bodies
     app.include_router(themes_public_router)  # public /themes/* images
@@ -226,6 +264,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.include_router(signaling_router)  # the signaling WebSocket /signal/{roomName}
+    app.include_router(recordings_public_router)  # /recordings/files/* downloads, /record/ingest/* WebSocket
     install_api_docs(app, "/v1/docs")
     install_room_pages(app)  # last of all: the room page GET /{roomName}
 

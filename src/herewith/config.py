@@ -199,6 +199,36 @@ class Settings(BaseSettings):
                     "multicast, reserved addresses and this server's own URL are refused either way.",
     )
 
+    # Cloud recording (CONTRACT.md "Recordings"; herewith.recordings, herewith.jobs.recordings)
+    recorder_launcher: str = Field(
+        default="chromium",
+        description="What starts a recorder for a recording: chromium (the supervised headless Chromium pool, "
+                    "herewith.media.recorder) or module:callable, called with the Settings, returning an object "
+                    "with async start(recording_id, page_url) -> bool, stop(recording_id) and close().",
+    )
+    recording_default_file_format: str = Field(
+        default="mp4", pattern="^(mp4|mkv)$",
+        description="fileFormat of recordings whose meeting names none: mp4 (H.264/AAC) or mkv (the recorder's VP8/Opus).",
+    )
+    recording_start_timeout_seconds: float = Field(
+        default=30.0, description="A recording whose recorder sent no media this long after the start fails.")
+    recording_stop_grace_seconds: float = Field(
+        default=10.0, description="Stop a recording once no one but recorders has been in its room this long.")
+    recording_recorder_lost_seconds: float = Field(
+        default=15.0,
+        description="A recording whose composite stream closed without a stop waits this long for the recorder to "
+                    "come back, then stops with what it has.")
+    recording_max_duration_seconds: float = Field(default=6 * 3600.0, description="Longest recording; stopped after.")
+    recording_max_stream_bytes: int = Field(
+        default=8 * 1024**3, description="Largest ingested stream (bytes); the ingest socket is closed beyond.")
+    recording_poll_seconds: float = Field(
+        default=2.0, description="How often the recording job looks for recordings to finalize or purge.")
+    recording_finalize_attempts: int = Field(default=3, ge=1, description="Finalization runs before a recording fails.")
+    recording_ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg executable that finalizes recordings.")
+    recording_ffprobe: str = Field(default="ffprobe", description="The ffprobe executable that measures them.")
+    recording_s3_part_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Part size of multipart uploads to S3 (>= 5 MiB).")
+
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
         self.public_url = (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,7 +1,7 @@
 """Room keys: the ``roomKey`` token of host and viewer URLs (CONTRACT.md, "Meetings" and "Room roles").
 
 A room key is a JWT (HS256, the server's signing key) with claims ``rn`` (room name without the leading
-slash), ``role`` (``host`` | ``viewer``) and ``exp`` (epoch seconds: endDate + 1 hour, when host
+slash), ``role`` (``host`` | ``viewer`` | ``recorder``) and ``exp`` (epoch seconds: endDate + 1 hour, when host
 privileges end per the contract's lifecycle). It is verified by signature, so no table holds it.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-ROLES = ("host", "viewer")
+ROLES = ("host", "viewer", "recorder")  # recorder: the cloud recorder's page (herewith.recordings.control)
 HOST_PRIVILEGE_SLACK = timedelta(hours=1)
 
 

@@ -37,8 +37,16 @@ class StorageDestination(_Body):
     accessKeyId: StrictStr | None = None
     accessKeySecret: StrictStr | None = None
     region: StrictStr | None = None
+    endpoint: StrictStr | None = None  # an S3-compatible store's URL (https://minio.example:9000); None: AWS
     fileFormat: Literal["mkv", "mp4"] | None = None
     oidcRoleArn: StrictStr | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$", value):
+            raise ValueError("must be an http:// or https:// URL without credentials")
+        return value
 
     @model_validator(mode="after")
     def _s3_credentials(self) -> StorageDestination:

@@ -25,6 +25,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,9 @@ CLOSE_REMOVED = 4003  # removed by a host, or knock rejected
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_FULL = 4409
+
+#: Roles that take no place in a room's limits: the cloud recorder (never shown, sends nothing).
+NOT_COUNTED_ROLES = frozenset({"recorder"})
 
 
 class Outbox(Protocol):
@@ -120,6 +124,32 @@ class SfuRoom(Protocol):
     async def left(self, participant_id: str, reason: str) -> None: ...
 
 
+class RecordingControl(Protocol):
+    """Cloud recording as a live room drives it (``RoomConfig.recording``;
+    :class:`herewith.recordings.control.RecordingControl` implements it).
+
+    ``start(room_ref, requested_by, trigger)``: start recording the room (``requested_by``: the host's
+    participantId, None for a trigger; ``trigger``: manual | prompt | automatic | automatic-2nd-participant);
+    the recording id, or None when unavailable (the host was told). ``stop(room_ref, reason)``: stop it (a
+    no-op when none runs). ``state(room_name)``: ``{"state", "recordingId"}`` of the running recording or
+    None. ``options(room_ref)``: ``{"type", "startTrigger"}`` of the meeting (never the destination).
+    ``attach(room_name, notify)`` / ``detach(room_name, notify)``: where the room's ``recording`` messages go:
+    ``notify(message, to)`` with ``to`` a participantId, ``"@hosts"`` or None (everyone). Starting and stopping
+    may wait for a recorder: the room runs them as tasks, never inline."""
+
+    async def start(self, room_ref: RoomRefLike, requested_by: str | None, trigger: str) -> str | None: ...
+
+    async def stop(self, room_ref: RoomRefLike, reason: str) -> None: ...
+
+    def state(self, room_name: str) -> dict[str, Any] | None: ...
+
+    async def options(self, room_ref: RoomRefLike) -> dict[str, Any] | None: ...
+
+    def attach(self, room_name: str, notify: Callable[[dict[str, Any], str | None], None]) -> None: ...
+
+    def detach(self, room_name: str, notify: Callable[[dict[str, Any], str | None], None]) -> None: ...
+
+
 @dataclass
 class RoomConfig:
     """Limits and helpers a room needs from settings.
@@ -127,7 +157,8 @@ class RoomConfig:
     ``max_senders``: sending participants (normal rooms: 4); ``max_viewers``: receive-only participants;
     ``ice_servers(participant_id)`` returns RTCIceServer dicts; ``now()`` aware UTC; ``ping_interval_ms``:
     the keepalive interval the page is told; ``media``: ``mesh`` or ``sfu``; ``sfu``: the SFU side of a
-    group room on the SFU (None for mesh rooms).
+    group room on the SFU (None for mesh rooms); ``recording``: cloud recording (None: hosts asking to record
+    are told ``unavailable``).
     """
 
     max_senders: int
@@ -137,6 +168,7 @@ class RoomConfig:
     ping_interval_ms: int = 20_000
     media: str = "mesh"
     sfu: SfuRoom | None = None
+    recording: RecordingControl | None = None
 
 
 @dataclass
@@ -216,6 +248,10 @@ class LiveRoom:
         self.granted: dict[str, str] = {}  # resume token -> role, for reconnects of admitted knockers
         self.chat: deque[p.ChatOut] = deque(maxlen=CHAT_HISTORY)
         self.ended = False
+        self._recording_options: dict[str, Any] | None = None
+        self._recording_options_loaded = False
+        self._recording_attached = False
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ----------------------------------------------------------------------------------------------- queries
     @property
@@ -287,9 +323,11 @@ class LiveRoom:
         return await self._admit(member)
 
     def _full_reason(self, member: Member) -> str | None:
+        if member.role in NOT_COUNTED_ROLES:  # a recorder takes no one's place (the recording interface, 1)
+            return None
         if member.sends and self.senders() >= self.config.max_senders:
             return f"This room is full: at most {self.config.max_senders} people can take part"
-        viewers = sum(1 for m in self.members.values() if not m.sends)
+        viewers = sum(1 for m in self.members.values() if not m.sends and m.role not in NOT_COUNTED_ROLES)
         if not member.sends and viewers >= self.config.max_viewers:
             return f"This room is full: at most {self.config.max_viewers} viewers"
         return None
@@ -315,6 +353,9 @@ class LiveRoom:
         if self.members.get(member.id) is not member:
             return "refused"  # gone while its join was recorded (disconnected, or the room ended)
         member.pending = False
+        recording, recording_options = await self._recording_for_joined()
+        if self.members.get(member.id) is not member:
+            return "refused"
         self._send(member, p.Joined(
             participantId=member.id, role=member.role,
             room=p.RoomInfo(roomName=self.ref.room_name, roomMode=self.ref.room_mode, locked=self.locked,
@@ -322,6 +363,7 @@ class LiveRoom:
             participants=[m.public() for m in self.members.values() if m is not member and not m.pending],
             iceServers=[p.IceServer(**s) for s in self.config.ice_servers(member.id)],
             resumeToken=member.resume_token, chat=list(self.chat), pingIntervalMs=self.config.ping_interval_ms,
+            recording=recording, recordingOptions=recording_options,
         ))
         self._broadcast(p.ParticipantJoined(participant=member.public()), exclude=member.id)
         if self.config.sfu is not None:  # an SFU connection (and a publish token if it sends) for the newcomer
@@ -483,6 +525,58 @@ class LiveRoom:
     async def _on_end_meeting(self, member: Member, msg: p.EndMeeting) -> None:
         await self.end("ended")
 
+    # ------------------------------------------------------------------------------------- cloud recording
+    async def _recording_for_joined(self) -> tuple[p.RecordingInfo | None, p.RecordingOptionsInfo | None]:
+        """What ``joined`` says of recording: the running one and the meeting's options (loaded once)."""
+        control = self.config.recording
+        if control is None:
+            return None, None
+        if not self._recording_attached:
+            control.attach(self.ref.room_name, self._recording_notify)
+            self._recording_attached = True
+        if not self._recording_options_loaded:
+            try:
+                self._recording_options = await control.options(self.ref)
+                self._recording_options_loaded = True
+            except Exception:  # noqa: BLE001 - a join never fails for want of recording options
+                log.exception("recording_options_failed", room_name=self.ref.room_name)
+        state = control.state(self.ref.room_name)
+        options = self._recording_options
+        return (p.RecordingInfo(**state) if state else None,
+                p.RecordingOptionsInfo(**options) if options else None)
+
+    def _recording_notify(self, message: dict[str, Any], to: str | None) -> None:
+        """The control's ``notify``: a ``recording`` message to one participant, the hosts, or everyone."""
+        out = p.RecordingStatus(**message)
+        if to is None:
+            self._broadcast(out)
+        elif to == "@hosts":
+            self._broadcast(out, only=lambda m: m.is_host)
+        else:
+            target = self.members.get(to)
+            if target is not None and not target.pending:
+                self._send(target, out)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_recording_start(self, member: Member, msg: p.RecordingStart) -> None:
+        if self.config.recording is None:
+            self._send(member, p.RecordingStatus(state="unavailable", message="Cloud recording is not available"))
+            return
+        self._spawn(self.config.recording.start(self.ref, member.id, "manual"))
+
+    async def _on_recording_stop(self, member: Member, msg: p.RecordingStop) -> None:
+        if self.config.recording is not None:
+            self._spawn(self.config.recording.stop(self.ref, "stopped"))
+
+    def _recording_detach_if_empty(self) -> None:
+        if self._recording_attached and self.is_empty() and self.config.recording is not None:
+            self.config.recording.detach(self.ref.room_name, self._recording_notify)
+            self._recording_attached = False
+
     # ------------------------------------------------------------------------------------------- leaving
     async def _knock(self, member: Member) -> None:
         if member.id in self.knockers:
@@ -515,6 +609,7 @@ class LiveRoom:
         if not member.pending:  # nobody was told of a member whose join was still being recorded
             self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
         await self._event("participant.left", member)
+        self._recording_detach_if_empty()
 
     async def end(self, reason: str) -> None:
         """End the call for everyone (a host's end_meeting, DELETE, or deactivation): ``ended`` then close."""
@@ -540,3 +635,6 @@ class LiveRoom:
             await self._event("participant.left", member)
         self.granted.clear()
         self.locked = bool(self.ref.is_locked)
+        if self.config.recording is not None:  # the call is over: so is its recording (the file is kept)
+            self._spawn(self.config.recording.stop(self.ref, reason))
+        self._recording_detach_if_empty()

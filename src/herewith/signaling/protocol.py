@@ -20,6 +20,8 @@ Client -> server (:data:`ClientMessage`)::
     remove        {participantId}                       host: remove someone from the call
     mute_request  {participantId, kind}                 host: ask someone to mute audio or video
     end_meeting   {}                                    host: end the call for everyone
+    recording_start {}                                  host: start a cloud recording -> recording
+    recording_stop  {}                                  host: stop it
     leave         {}                                    leave the call (the server closes the socket)
     ping / pong   {}                                    keepalive (either side may ping; the other pongs)
     sfu_publish   {sdp, sources?}                       group rooms (SFU): publisher offer -> sfu_published
@@ -44,6 +46,8 @@ Server -> client (:data:`ServerMessage`)::
     mute_request        {from, kind}
     removed             {}                        you were removed; the socket closes
     ended               {reason}                  ended (by a host) | deleted | expired; the socket closes
+    recording           {state, recordingId?, message?}  a cloud recording's state: starting | recording |
+                                                  stopped | failed | unavailable (to the asking host only)
     error               {code, message, ref?}     see :class:`ErrorCode`
     sfu_published       {sdp}                     group rooms: Janus's answer to sfu_publish
     sfu_offer           {sdp, subscription, streams}  group rooms: subscriber offer (streams: mid -> participant)
@@ -279,6 +283,18 @@ class EndMeeting(_Msg):
     type: Literal["end_meeting"] = "end_meeting"
 
 
+class RecordingStart(_Msg):
+    """Host: start a cloud recording of the room (``recording.type`` must be ``cloud``)."""
+
+    type: Literal["recording_start"] = "recording_start"
+
+
+class RecordingStop(_Msg):
+    """Host: stop the room's cloud recording."""
+
+    type: Literal["recording_stop"] = "recording_stop"
+
+
 class Leave(_Msg):
     type: Literal["leave"] = "leave"
 
@@ -332,15 +348,17 @@ SFU_CLIENT_MESSAGES = (SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate)
 
 ClientMessage = Annotated[
     Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
-          MuteRequestSend, EndMeeting, Leave, Ping, Pong, SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate],
+          MuteRequestSend, EndMeeting, Leave, Ping, Pong, SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate,
+          RecordingStart, RecordingStop],
     Field(discriminator="type"),
 ]
 CLIENT_TYPES = frozenset(
     ["join", "knock", "offer", "answer", "candidate", "update", "chat", "stats", "handle_knock", "lock", "remove",
      "mute_request", "end_meeting", "leave", "ping", "pong",
-     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate"]
+     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate", "recording_start", "recording_stop"]
 )
-HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting"})
+HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting", "recording_start",
+                       "recording_stop"})
 
 # ---------------------------------------------------------------------------------------------------------
 # Server -> client
@@ -386,6 +404,21 @@ class ChatOut(_Msg):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
 
+class RecordingInfo(_Msg):
+    """The room's cloud recording now: ``state`` starting | recording, and its ``recordingId``."""
+
+    state: str
+    recordingId: str | None = None
+
+
+class RecordingOptionsInfo(_Msg):
+    """The meeting's recording options as the page needs them (never the destination): ``type`` none |
+    local | cloud, ``startTrigger`` none | prompt | automatic | automatic-2nd-participant."""
+
+    type: str
+    startTrigger: str | None = None
+
+
 class Joined(_Msg):
     type: Literal["joined"] = "joined"
     participantId: str
@@ -396,6 +429,8 @@ class Joined(_Msg):
     resumeToken: str
     chat: list[ChatOut] = []
     pingIntervalMs: int = 20_000
+    recording: RecordingInfo | None = None  # the running cloud recording (left out when there is none)
+    recordingOptions: RecordingOptionsInfo | None = None
 
 
 class RoomLocked(_Msg):
@@ -480,6 +515,17 @@ class Ended(_Msg):
     reason: Literal["ended", "deleted", "expired"] = "ended"
 
 
+class RecordingStatus(_Msg):
+    """A cloud recording's state, to everyone in the room (``unavailable``: to the asking host only, when no
+    recorder is free or the meeting's ``recording.type`` is not ``cloud``). ``recording`` is sent once the
+    recorder's first media chunk is on disk."""
+
+    type: Literal["recording"] = "recording"
+    state: Literal["starting", "recording", "stopped", "failed", "unavailable"]
+    recordingId: str | None = None
+    message: str | None = None
+
+
 class Error(_Msg):
     type: Literal["error"] = "error"
     code: ErrorCode
@@ -529,7 +575,7 @@ class SfuRestart(_Msg):
 ServerMessage = Annotated[
     Union[Joined, RoomLocked, KnockPending, Knocked, KnockCancelled, KnockHandled, ParticipantJoined,
           ParticipantLeft, ParticipantUpdated, RoomUpdated, OfferOut, AnswerOut, CandidateOut, ChatOut,
-          MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart],
+          MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart, RecordingStatus],
     Field(discriminator="type"),
 ]
 

@@ -27,7 +27,7 @@ from herewith.meetings.events import EndedMeeting, EndReason
 from herewith.rooms import service as rooms
 from herewith.rooms.events import RoomEvents
 from herewith.signaling import protocol as p
-from herewith.signaling.live_room import RoomConfig, RoomRefLike, SfuRoom
+from herewith.signaling.live_room import RecordingControl, RoomConfig, RoomRefLike, SfuRoom
 from herewith.signaling.router import Admission, LocalRouter, Router
 
 log = structlog.get_logger(__name__)
@@ -37,16 +37,19 @@ class Signaling:
     """Rooms of this process and the rules that need settings, the clock and the database.
 
     ``room_events`` receives every event of every live room; ``sfu_room_for(ref)`` (group rooms on Janus,
-    None when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`.
+    None when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`;
+    ``recording`` (None: no cloud recording) is every room's :class:`~herewith.signaling.live_room.RecordingControl`.
     ``router`` is what the transport talks to.
     """
 
     def __init__(self, settings: Settings, clock: Clock, sessionmaker: async_sessionmaker[AsyncSession],
-                 room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], SfuRoom] | None = None) -> None:
+                 room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], SfuRoom] | None = None,
+                 recording: RecordingControl | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self._sessionmaker = sessionmaker
         self._sfu_room_for = sfu_room_for
+        self.recording = recording
         self._deactivate_after = timedelta(seconds=settings.room_deactivate_after_seconds)
         self.router: Router = LocalRouter(self.admit, self._config_for, room_events,
                                           settings.room_empty_grace_seconds)
@@ -66,10 +69,11 @@ class Signaling:
             ping_interval_ms=int(s.signaling_ping_interval_seconds * 1000),
             media="sfu" if sfu is not None else "mesh",
             sfu=sfu,
+            recording=self.recording,
         )
 
     def role_for(self, room_key: str | None, room_name: str) -> str:
-        """``host`` or ``viewer`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
+        """``host``, ``viewer`` or ``recorder`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
         if not room_key:
             return "visitor"
         try:
