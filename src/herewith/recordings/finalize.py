@@ -8,9 +8,10 @@ For a recording in ``processing`` (stopped; or found after its node died: what i
    its last whole frame. Several parts (the recorder restarted) are joined in order.
 2. each participant's audio stream is remuxed into ``tracks/<participantId>.webm`` (Opus, unchanged);
 3. ffprobe measures the duration; the files go to storage: they stay in the data directory (``whereby``) or
-   are uploaded to the meeting's S3 bucket (multipart) and removed locally;
+   are uploaded to the meeting's S3 bucket (multipart);
 4. in one transaction: ``ready`` with duration, size, filename and storage key, and ``recording.finished``
-   into the webhook outbox (:func:`herewith.webhooks.service.enqueue`).
+   into the webhook outbox (:func:`herewith.webhooks.service.enqueue`); only then the raw WebM goes (and,
+   for S3, the local copies), so a crash before the commit leaves everything for the next attempt.
 
 A failure leaves the recording ``processing`` for another attempt (another node's, or this one's after the
 poll interval) until ``recording_finalize_attempts`` runs failed; then it is ``failed`` and its raw WebM is
@@ -179,6 +180,8 @@ async def finalize_recording(sessionmaker: async_sessionmaker[AsyncSession], set
         return READY
 
     state = await in_transaction(sessionmaker, done)
+    if state == READY:
+        await asyncio.to_thread(_tidy, directory, recording.storage_type)
     log.info("recording_finalized", recording_id=recording_id, state=state, duration_ms=encoded.duration_ms,
              size_bytes=encoded.size_bytes, storage=recording.storage_type)
     return state
@@ -218,13 +221,20 @@ async def _produce(recording, meeting, directory: Path, settings: Settings):  # 
         for stream, (relative, size, duration) in track_results.items():
             await s3.upload(directory / "tracks" / f"{stream}.webm", s3.key(relative), CONTENT_TYPES["webm"])
             uploaded[stream] = (s3.key(relative), size, duration)
-        await asyncio.to_thread(shutil.rmtree, directory, True)  # the customer's bucket holds it now
         return filename, s3.key(key), encoded, uploaded
-    # whereby: the files stay in the data directory; the raw WebM goes (the encoded file replaces it)
+    return filename, key, encoded, track_results
+
+
+def _tidy(directory: Path, storage_type: str) -> None:
+    """After ``ready`` is committed: S3 holds the files, so the local directory goes; in local storage the
+    encoded files stay and the raw WebM parts go."""
+    if storage_type == "s3":
+        shutil.rmtree(directory, ignore_errors=True)
+        return
     for stream in streams_on_disk(directory):
         for part in part_paths(directory, stream):
-            await asyncio.to_thread(part.unlink, True)
-    return filename, key, encoded, track_results
+            part.unlink(missing_ok=True)
+    (directory / "parts.txt").unlink(missing_ok=True)
 
 
 async def _attempt_failed(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, recording_id: str,
