@@ -148,8 +148,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     room_events.subscribe(recorder)
     group_rooms = create_group_rooms(settings, sessionmaker)
     recording_wakeup = asyncio.Event()
-    recordings = RecordingControl(sessionmaker, settings, clock, node_id, create_recorder_launcher(settings),
-                                  recording_wakeup)
+    launcher = create_recorder_launcher(settings)
+    recordings = RecordingControl(sessionmaker, settings, clock, node_id, launcher, recording_wakeup)
+    if launcher is not None and hasattr(launcher, "on_lost"):
+        launcher.on_lost = recordings.on_recorder_lost  # a recorder that died for good: stop with what exists
     room_events.subscribe(recordings.on_room_event)  # triggers; a room left to its recorders stops recording
     signaling = Signaling(settings, clock, sessionmaker, room_events,
                           group_rooms.room_for if group_rooms is not None else None, recordings)

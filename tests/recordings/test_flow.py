@@ -187,7 +187,54 @@ async def test_ingest_refuses_bad_tokens_streams_and_stopped_recordings(server, 
         assert await refused(good.replace(recording_id, other["meetingId"])) == 4403  # a token is for one recording
         assert await refused(ingest_url(page_url, stream="../../etc")) == 4400
         assert await refused(ingest_url(page_url, mime="video/mp4")) == 4400
-        assert await refused(good) == 4409  # the composite stream is connected already
         await ann.send({"type": "leave"})
     await wait_recording(client, recording_id, timeout=30)
     assert await refused(good) == 4409  # stopped: nothing more is accepted
+
+
+async def test_reconnects_continue_the_file_and_a_restarted_recorder_starts_a_part(server, client, launcher, webm):
+    import websockets
+    from sqlalchemy import select
+
+    from herewith.recordings.models import RecordingTrack
+    from tests.recordings.launchers import chunks, ingest_url
+
+    launcher.webm, launcher.join_room = b"", False  # the test streams by itself
+    meeting = await create_meeting(client, recording=CLOUD)
+    async with Client(server.ws_url, meeting["roomName"]) as host:
+        await host.join(roomKey=room_key(meeting["hostRoomUrl"]))
+        await host.send({"type": "recording_start"})
+        recording_id = (await host.expect("recording", timeout=10, state="starting"))["recordingId"]
+        page_url = launcher.started[0][1]
+        half = len(webm) // 2
+
+        async def send(url: str, data: bytes, first_text: str | None = None) -> None:
+            async with websockets.connect(url, max_size=2**20) as ws:  # replaces the launcher's idle socket
+                if first_text:
+                    await ws.send(first_text)
+                for chunk in chunks(data):
+                    await ws.send(chunk)
+
+        await send(ingest_url(page_url), webm[:half])
+        await host.expect("recording", timeout=10, state="recording")
+        await send(ingest_url(page_url), webm[half:])  # the same MediaRecorder, a new socket: appended
+        await send(ingest_url(page_url), webm)  # a restarted recorder: a new WebM document, the next part
+        await send(ingest_url(page_url, "ann-1", "audio/webm;codecs=opus"), webm, '{"type":"meta","displayName":"Ann"}')
+        directory = server.settings.data_dir / "recordings" / recording_id
+        await await_for(lambda: (directory / "composite.1.webm").exists()
+                        and (directory / "composite.1.webm").stat().st_size == len(webm), timeout=10)
+        assert (directory / "composite.webm").read_bytes() == webm
+        await host.send({"type": "recording_stop"})
+        await host.expect("recording", timeout=30, state="stopped")
+    ready = await wait_recording(client, recording_id)
+    assert abs(ready["duration"] - 2 * WEBM_SECONDS) <= 2  # both parts, in order
+
+    async def tracks():  # noqa: ANN202
+        async with server.services.sessionmaker() as s:
+            return (await s.scalars(select(RecordingTrack).where(RecordingTrack.recording_id == recording_id)
+                                    .order_by(RecordingTrack.stream))).all()
+
+    ann = next(t for t in server.run_coro(tracks()) if t.stream == "ann-1")
+    assert (ann.kind, ann.display_name, ann.bytes_received) == ("audio", "Ann", len(webm))
+    assert ann.storage_key == f"{recording_id}/tracks/ann-1.webm" and abs(ann.duration_ms / 1000 - WEBM_SECONDS) <= 2
+    assert (directory / "tracks" / "ann-1.webm").is_file() and not (directory / "composite.webm").exists()

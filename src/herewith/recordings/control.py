@@ -398,7 +398,8 @@ class RecordingControl:
                           mime: str | None) -> IngestStream:
         """Accept an ingest connection for ``stream`` of a recording this node runs. Raises
         :class:`~herewith.recordings.ingest.IngestRefused`: 4403 bad token, 4400 bad stream or mime, 4409
-        not running here (unknown, stopped, or another node's)."""
+        not running here (unknown, stopped, or another node's). A stream that is connected already is
+        replaced: its old connection is closed (4409) after its last write."""
         try:
             service.verify_token(self.settings.signing_key, token or "", recording_id, "ingest", self.clock.now())
         except service.InvalidToken as exc:
@@ -409,7 +410,13 @@ class RecordingControl:
             raise IngestRefused(4409, "this recording is not running on this server")
         old = active.streams.get(stream)
         if old is not None and not old.closed.is_set():
-            raise IngestRefused(4409, "this stream is already connected")
+            # The recorder reconnected before this server saw its old socket go (a half-open connection):
+            # the new one replaces it, after the old one's last write.
+            if old.kick is not None:
+                old.kick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(old.closed.wait(), 2.0)
+            await old.close()
         ingest = IngestStream(self.storage.recording_dir(recording_id), stream, mime,
                               self.settings.recording_max_stream_bytes,
                               on_first_chunk=lambda: self._first_chunk(active, ingest))
@@ -467,6 +474,12 @@ class RecordingControl:
                 track.display_name = name
 
         self._spawn(in_transaction(self._sessionmaker, go))
+
+    async def on_recorder_lost(self, recording_id: str, reason: str) -> None:
+        """The launcher's word that a recorder ended unasked and will not come back (R2's pool ``on_lost``):
+        the recording stops with what was written."""
+        log.warning("recorder_lost", recording_id=recording_id, reason=reason)
+        await self.stop_recording(recording_id, "recorder_lost")
 
     async def stream_closed(self, recording_id: str, ingest: IngestStream) -> None:
         """An ingest connection ended (either side). A composite stream that ends without a stop leaves the

@@ -131,7 +131,10 @@ async def ingest(ws: WebSocket, recordingId: str) -> None:  # noqa: N803
             data = event.get("bytes")
             if data is not None:
                 if not await stream.write(data):
-                    await ws.close(1009, "stream too large")
+                    if stream.closed.is_set():
+                        await _close(ws, 4409, "replaced by a newer connection of this stream")
+                    else:
+                        await _close(ws, 1009, "stream too large")
                     break
             elif event.get("text"):
                 control.stream_meta(stream, event["text"], recordingId)
@@ -141,8 +144,8 @@ async def ingest(ws: WebSocket, recordingId: str) -> None:  # noqa: N803
         await control.stream_closed(recordingId, stream)
 
 
-async def _close(ws: WebSocket) -> None:
+async def _close(ws: WebSocket, code: int = 1000, reason: str = "recording stopped") -> None:
     try:
-        await ws.close(1000, "recording stopped")
+        await ws.close(code, reason)
     except Exception:  # noqa: BLE001 - already closed
         pass

@@ -133,12 +133,15 @@ class IngestStream:
             view = view[written:]
 
     async def write(self, data: bytes) -> bool:
-        """Append ``data``; False (nothing written) once the stream would pass ``max_bytes``."""
+        """Append ``data``; False (nothing written) once the stream would pass ``max_bytes`` or after
+        :meth:`close` (a newer connection of the same stream replaced this one)."""
         if not data:
             return True
-        if self.bytes_written + len(data) > self.max_bytes:
+        if self.bytes_written + len(data) > self.max_bytes or self.closed.is_set():
             return False
         async with self._lock:
+            if self.closed.is_set():
+                return False
             first = self.bytes_written == 0
             await asyncio.to_thread(self._write, data)
             self.bytes_written += len(data)
