@@ -68,14 +68,20 @@ class StreamingLauncher:
         self.available = available
         self.join_room = join_room
         self.audio_of = audio_of
+        self.fail_start = False  # True: free, but the recorder does not come up
         self.started: list[tuple[str, str]] = []
         self.stopped: list[str] = []
         self.sent: dict[str, int] = {}  # composite bytes sent so far, by recording id
         self._stops: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
 
+    @property
+    def free(self) -> int:
+        """Recorders free, as R2's pool tells it."""
+        return 1 if self.available else 0
+
     async def start(self, recording_id: str, page_url: str) -> bool:
-        if not self.available:
+        if not self.available or self.fail_start:
             return False
         self.started.append((recording_id, page_url))
         self._stops[recording_id] = asyncio.Event()

@@ -238,3 +238,22 @@ async def test_reconnects_continue_the_file_and_a_restarted_recorder_starts_a_pa
     assert (ann.kind, ann.display_name, ann.bytes_received) == ("audio", "Ann", len(webm))
     assert ann.storage_key == f"{recording_id}/tracks/ann-1.webm" and abs(ann.duration_ms / 1000 - WEBM_SECONDS) <= 2
     assert (directory / "tracks" / "ann-1.webm").is_file() and not (directory / "composite.webm").exists()
+
+
+async def test_a_recorder_that_fails_or_sends_nothing_is_failed_for_everyone(server, client, launcher):
+    meeting = await create_meeting(client, recording=CLOUD)
+    async with Client(server.ws_url, meeting["roomName"]) as host, Client(server.ws_url, meeting["roomName"]) as bob:
+        await host.join(roomKey=room_key(meeting["hostRoomUrl"]))
+        await bob.join()
+        launcher.fail_start = True
+        await host.send({"type": "recording_start"})
+        first = (await bob.expect("recording", timeout=10, state="starting"))["recordingId"]
+        assert (await bob.expect("recording", timeout=10, state="failed", recordingId=first))["message"]
+        launcher.fail_start, launcher.webm = False, b""  # comes up, never sends a byte
+        control = server.services.recordings
+        control.settings = control.settings.model_copy(update={"recording_start_timeout_seconds": 0.5})
+        await host.send({"type": "recording_start"})
+        second = (await bob.expect("recording", timeout=10, state="starting"))["recordingId"]
+        await bob.expect("recording", timeout=10, state="failed", recordingId=second)
+        assert launcher.stopped == [second]
+    assert (await client.get("/recordings")).json()["results"] == []  # neither had media: nothing to list

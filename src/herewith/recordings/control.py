@@ -11,11 +11,12 @@ A start (a host's ``recording_start``, or a trigger: ``automatic`` when the firs
 1. a ``starting`` row held by this node (:func:`herewith.recordings.service.create_recording`), committed;
 2. the recorder page URL: ``{public_url}/{room}?roomKey=<recorder key>&recorder=1&recordingId=<id>&ingestToken=<JWT>``
    and ``launcher.start(recording_id, page_url)`` (R2's :class:`RecorderPool`, or any :class:`RecorderLauncher`).
-   ``False`` (no free recorder) or no launcher: the row goes, and the asking host (hosts, for a trigger) is
-   told ``recording {state: unavailable}``; nothing waits;
-3. ``recording {state: starting}`` to the room; ``recording {state: recording}`` once the first composite
-   chunk is on disk (so the indicator means media is really being written). No media within
-   ``recording_start_timeout_seconds``: stopped, ``failed``.
+   No launcher, or none free (the launcher's ``free`` count, when it has one): the asking host (hosts, for a
+   trigger) is told ``recording {state: unavailable}`` and nothing is made; nothing waits;
+3. ``recording {state: starting}`` to the room as soon as the row exists (a launch takes seconds); the
+   launcher answering ``False`` (its Chromium did not come up) makes it ``failed`` and the row goes;
+   ``recording {state: recording}`` once the first composite chunk is on disk (so the indicator means media
+   is really being written). No media within ``recording_start_timeout_seconds``: stopped, ``failed``.
 
 A stop (a host's ``recording_stop``, the room left to recorders for ``recording_stop_grace_seconds``, the
 call ended, the meeting deleted or deactivated, ``recording_max_duration_seconds`` reached, the recorder gone
@@ -58,6 +59,7 @@ NOT_PEOPLE = frozenset({"recorder", "streamer", "captioner"})
 STOP_FLUSH_SECONDS = 10.0
 LAUNCHER_TIMEOUT_SECONDS = 60.0
 TO_HOSTS = "@hosts"
+NO_FREE_RECORDER = "No recorder is free right now; try again later"
 OPTIONS_CACHE = 2048
 
 
@@ -197,6 +199,9 @@ class RecordingControl:
         if self.launcher is None or self._closed:
             self._tell(room.room_name, "unavailable", None, "No recorder is available on this server", to)
             return None
+        if getattr(self.launcher, "free", 1) <= 0:  # R2's pool says how many recorders are free
+            self._tell(room.room_name, "unavailable", None, NO_FREE_RECORDER, to)
+            return None
         active = Active(recording_id="", room_name=room.room_name, meeting_id=room.meeting_id, requested_by=requested_by)
         self._rooms[room.room_name] = active  # holds the room's place while the row is written
         try:
@@ -211,6 +216,7 @@ class RecordingControl:
         recording_id, page_url = created
         active.recording_id = recording_id
         self._by_id[recording_id] = active
+        self._tell(room.room_name, STARTING, recording_id)  # launching a recorder may take seconds
         try:
             ok = await asyncio.wait_for(self.launcher.start(recording_id, page_url), LAUNCHER_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a launcher failure is an unavailable recorder
@@ -220,13 +226,13 @@ class RecordingControl:
             self._forget(active)
             await in_transaction(self._sessionmaker, lambda s: self._discard(s, recording_id, "no_recorder"))
             self._wakeup.set()
-            self._tell(room.room_name, "unavailable", None, "No recorder is free right now; try again later", to)
+            self._tell(room.room_name, FAILED, recording_id, "The recorder could not start; try again later")
             return None
         if active.stopping:  # stopped while the recorder was launched
             return recording_id
-        self._timer(active, "start", self.settings.recording_start_timeout_seconds, "no_media")
+        if active.state == STARTING:  # no media yet
+            self._timer(active, "start", self.settings.recording_start_timeout_seconds, "no_media")
         self._timer(active, "max", self.settings.recording_max_duration_seconds, "max_duration")
-        self._tell(room.room_name, active.state, recording_id)
         log.info("recording_started", recording_id=recording_id, room_name=room.room_name, trigger=trigger)
         return recording_id
 
