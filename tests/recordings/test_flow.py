@@ -205,7 +205,7 @@ async def test_reconnects_continue_the_file_and_a_restarted_recorder_starts_a_pa
         await host.join(roomKey=room_key(meeting["hostRoomUrl"]))
         await host.send({"type": "recording_start"})
         recording_id = (await host.expect("recording", timeout=10, state="starting"))["recordingId"]
-        page_url = launcher.started[0][1]
+        page_url = (await await_for(lambda: launcher.started, timeout=10))[0][1]  # launched after "starting"
         half = len(webm) // 2
 
         async def send(url: str, data: bytes, first_text: str | None = None) -> None:
