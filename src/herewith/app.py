@@ -39,7 +39,7 @@ from herewith.jobs.heartbeat import Heartbeat
 from herewith.jobs.recordings import RecordingJob
 from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
-from herewith.kit.asgi import BodySizeLimit
+from herewith.kit.asgi import BodySizeLimit, TextGuard
 from herewith.kit.logs import configure_logging
 from herewith.kit.security_headers import SecurityHeaders
 from herewith.kit.time import Clock
@@ -272,6 +272,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     if services.limiter is not None:
         app.add_middleware(RateLimitHeaders)
+    app.add_middleware(TextGuard)  # no NUL in path or query, none (nor lone surrogates) in JSON bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # outermost: nosniff, no-referrer and a Content-Security-Policy on every response, 413s included
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, public_url=settings.public_url)

@@ -69,6 +69,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from herewith.kit.text import find_bad_text, may_hold_bad_text
+
 # ---------------------------------------------------------------------------------------------------------
 # Limits and field rules (CONTRACT.md, "Room roles": URL parameters that reach the server)
 
@@ -80,6 +82,11 @@ CHAT_MAX = 2000
 SDP_MAX = 30_000
 CANDIDATE_MAX = 1000
 PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# C0 control characters and DEL: never in a name or an identifier; free text (metadata) keeps tab, line feed
+# and carriage return. NUL and unpaired surrogates are refused in every field of every frame
+# (parse_client_message): no database stores them.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_BUT_LINE_BREAKS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 ROLES_SENDING = frozenset({"host", "visitor", "granted_visitor", "owner", "member"})
 """Roles whose browsers send media; ``viewer`` and ``granted_viewer`` only receive."""
@@ -127,7 +134,7 @@ def validate_display_name(value: str | None) -> str | None:
     bad = sorted(set(value) & DISPLAY_NAME_FORBIDDEN)
     if bad:
         raise ValueError("displayName must not contain any of $!<>:;")
-    if any(ord(c) < 32 for c in value):
+    if CONTROL_RE.search(value):
         raise ValueError("displayName must not contain control characters")
     return value
 
@@ -142,11 +149,22 @@ def validate_external_id(value: str | None) -> str | None:
 
 
 def validate_metadata(value: str | None) -> str | None:
-    """``metadata``: an opaque string passed through to webhooks, at most 1000 characters. Raises ValueError."""
+    """``metadata``: an opaque string passed through to webhooks, at most 1000 characters, no control
+    characters but tab, line feed and carriage return (JSON text is common here). Raises ValueError."""
     if value is None or value == "":
         return None
     if len(value) > METADATA_MAX:
         raise ValueError(f"metadata must be at most {METADATA_MAX} characters")
+    if CONTROL_BUT_LINE_BREAKS_RE.search(value):
+        raise ValueError("metadata must not contain control characters other than tab, line feed and carriage return")
+    return value
+
+
+def validate_token_text(value: str | None) -> str | None:
+    """``deviceId``, ``userAgent``, ``roomKey``, ``resumeToken``: one line of printable text, no control
+    characters (C0 or DEL; they are stored and logged). Raises ValueError."""
+    if value is not None and CONTROL_RE.search(value):
+        raise ValueError("must not contain control characters")
     return value
 
 
@@ -186,6 +204,11 @@ class Join(_Msg):
     @classmethod
     def _v_meta(cls, v: str | None) -> str | None:
         return validate_metadata(v)
+
+    @field_validator("roomKey", "deviceId", "userAgent", "resumeToken")
+    @classmethod
+    def _v_tokens(cls, v: str | None) -> str | None:
+        return validate_token_text(v)
 
 
 class Knock(_Msg):
@@ -586,7 +609,10 @@ _server_adapter: TypeAdapter[Any] = TypeAdapter(ServerMessage)
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Parse one client frame into its message model. Raises :class:`ProtocolError` (``malformed``).
 
-    The error message names the first offending field, e.g. ``"displayName: must not contain ..."``.
+    The error message names the first offending field, e.g. ``"displayName: must not contain ..."``. A NUL or
+    an unpaired surrogate in any string of the frame, keys included, is refused whatever the field
+    (:func:`herewith.kit.text.find_bad_text`: ``"metadata: must not contain NUL (U+0000)"``), before the
+    message is built: nothing of it reaches a room, a log or the database.
     """
     try:
         raw = json.loads(text)
@@ -597,12 +623,16 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     kind = raw.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.MALFORMED, f"unknown message type: {str(kind)[:40]!r}")
+    if may_hold_bad_text(text):
+        bad = find_bad_text(raw, root=kind)
+        if bad is not None:
+            raise ProtocolError(ErrorCode.MALFORMED, f"{bad[0]}: {bad[1]}")
     try:
         return _client_adapter.validate_python(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ())[1:]) or kind
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ").removeprefix(loc + " ")
         raise ProtocolError(ErrorCode.MALFORMED, f"{loc}: {msg}") from None
 
 
