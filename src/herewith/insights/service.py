@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,13 +67,26 @@ def parse_sort(raw: str | None, allowed: Sequence[str], default: str) -> Sort:
     return Sort(field, direction == "desc")
 
 
+# The dates a filter may name. Nothing is created before 1970, and a year of room above the bound keeps the
+# arithmetic on a filter (createdAt[to] + 1 ms in the repository) inside Python's calendar.
+DATE_MIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+DATE_MAX = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_date(name: str, raw: str | None) -> datetime | None:
+    """A date filter (``createdAt[from]``, ``createdAt[to]``): an ISO-8601 date-time, any offset, between
+    :data:`DATE_MIN` and :data:`DATE_MAX` in UTC; None when absent or empty; a 400 naming ``name`` otherwise."""
     if raw is None or raw == "":
         return None
     try:
-        return parse_datetime(raw)
+        value = parse_datetime(raw)
     except ValueError as exc:
         raise validation_error(name, str(exc)) from None
+    except OverflowError:  # the offset moved it out of Python's calendar: far outside the range anyway
+        value = None
+    if value is None or not DATE_MIN <= value < DATE_MAX:
+        raise validation_error(name, f"must be between {format_utc(DATE_MIN)} and {format_utc(DATE_MAX)}")
+    return value
 
 
 def normalise_room_name(raw: str) -> str:

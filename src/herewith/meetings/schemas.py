@@ -14,7 +14,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictS
 
 from herewith.kit.time import parse_datetime
 
-UtcDateTime = Annotated[datetime, BeforeValidator(parse_datetime)]
+DATE_OUT_OF_RANGE = "must be an ISO-8601 date-time between the years 1 and 9999 (UTC)"
+
+
+def parse_request_datetime(value: object) -> datetime:
+    """:func:`~herewith.kit.time.parse_datetime`, with a date that leaves Python's calendar once moved to UTC
+    (``9999-12-31T23:59:59-01:00``, ``0001-01-01T00:00:00+01:00``) refused like any other bad date: ValueError."""
+    try:
+        return parse_datetime(value)
+    except OverflowError:
+        raise ValueError(DATE_OUT_OF_RANGE) from None
+
+
+UtcDateTime = Annotated[datetime, BeforeValidator(parse_request_datetime)]
 ROOM_NAME_PREFIX_RE = re.compile(r"^[a-z0-9-]{0,39}$")
 TRANSCRIPTION_LANGUAGES = (
     "ca zh zh-TW cs da nl en en-US en-GB fi fr de de-CH el hi id it ja ko lv ms no pl pt pt-BR ro ru sk es sv th "
@@ -108,7 +120,8 @@ class StreamingOptions(_Body):
 
 
 class CreateMeetingRequest(_Body):
-    """Body of ``POST /v1/meetings``. ``endDate`` is required and may not be in the past (checked by the service)."""
+    """Body of ``POST /v1/meetings``. ``endDate`` is required, may not be in the past and may be at most 100
+    years ahead (both checked by the service, which knows the time: ``service.create_meeting``)."""
 
     endDate: UtcDateTime
     startDate: Any = None  # deprecated by the vendor: accepted and ignored

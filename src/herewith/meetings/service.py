@@ -6,7 +6,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,11 @@ from herewith.meetings.schemas import CreateMeetingRequest, MeetingOut
 HUMAN_SHORT_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 HUMAN_SHORT_LENGTH = 6
 MAX_NAME_ATTEMPTS = 8
+# endDate at most this far ahead. The vendor sets no bound; this one keeps every date computed from endDate
+# (the room key's expiry and the deactivation at endDate + 1 h, the deletion within 24 h) far inside
+# Python's and the databases' calendars (year 9999), and no meeting needs to last a century.
+MAX_END_DATE_AHEAD = timedelta(days=36525)  # 100 years of 365.25 days
+END_DATE_TOO_FAR = "must be at most 100 years (36525 days) from now"
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ async def create_meeting(
 ) -> Meeting:
     """Add a meeting and its room for ``organization`` to the session (flushed; the request session commits).
 
-    ``endDate`` before ``now`` is a 400 naming ``endDate``. ``templateType: viewerMode`` makes the room
+    ``endDate`` before ``now``, or more than :data:`MAX_END_DATE_AHEAD` (100 years) after it, is a 400 naming
+    ``endDate``, before anything is written. ``templateType: viewerMode`` makes the room
     locked and ``group``. A taken human-short room name is retried with a new name, each attempt in a
     SAVEPOINT so that the failed INSERT alone is rolled back; after ``MAX_NAME_ATTEMPTS`` collisions a 409
     (CONTRACT.md, "Meetings"). uuid names carry 122 random bits and are inserted without a SAVEPOINT (two
@@ -57,6 +63,8 @@ async def create_meeting(
     """
     if request.endDate < now.replace(microsecond=(now.microsecond // 1000) * 1000):
         raise validation_error("endDate", "must not be in the past")
+    if request.endDate > now + MAX_END_DATE_AHEAD:
+        raise validation_error("endDate", END_DATE_TOO_FAR)
     is_locked = bool(request.isLocked)
     room_mode = request.roomMode
     if request.templateType == "viewerMode":
