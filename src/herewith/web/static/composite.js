@@ -157,8 +157,10 @@ export class CompositeCanvas {
 
   stop() { this.ticker.stop(); }
 
-  // A MediaStream whose video track is the canvas, at most `fps` frames a second.
-  captureStream() { return this.canvas.captureStream(this.fps); }
+  // A MediaStream whose video track is the canvas: a frame each time it is drawn (`fps` times a second). No
+  // rate cap here: captureStream(fps) drops a frame that comes a little early after a late one, and on a busy
+  // machine that cost a recording a fifth of its frames.
+  captureStream() { return this.canvas.captureStream(); }
 
   draw() {
     const t0 = performance.now();
@@ -253,7 +255,9 @@ export class CompositeCanvas {
 // element: callers keep each remote stream on a (muted) <video> or <audio>.
 export class AudioMix {
   constructor({sampleRate = 48000} = {}) {
-    this.ctx = new AudioContext({sampleRate, latencyHint: 'playback'});
+    // 'interactive' (the smallest buffer): the audio then leaves the mix as soon as the video frames do; with
+    // 'playback' the recording's sound lagged its picture by ~80 ms (one ~85 ms buffer at 48 kHz).
+    this.ctx = new AudioContext({sampleRate, latencyHint: 'interactive'});
     this.dest = this.ctx.createMediaStreamDestination();
     this.sources = new Map();   // key -> {track, node}
     this.outputs = new Map();   // key -> MediaStreamAudioDestinationNode
@@ -314,9 +318,9 @@ export class AudioMix {
 
 // ------------------------------------------------------------------------------------------ recording
 // The composite's format: H.264 in WebM (Matroska) where the browser has an H.264 encoder (Chromium: OpenH264),
-// else VP8. Measured on a 2-core machine, a 1280x720 canvas at 25 fps: OpenH264 kept up with about 0.2 core,
-// libvpx VP8 used twice that and still fell to 8-13 frames a second. Both are Matroska: a file cut short
-// plays up to its last chunk.
+// else VP8. A 1280x720 canvas at 25 fps on a 2-core machine (bench/recording.py --encoders): OpenH264 ~0.26
+// core, libvpx VP8 ~0.5 core for the same frames. Both are Matroska: a file cut short plays up to its last
+// chunk.
 export const COMPOSITE_MIMES = ['video/webm;codecs=h264,opus', 'video/webm;codecs=vp8,opus', 'video/webm'];
 export const AUDIO_MIME = 'audio/webm;codecs=opus';
 export const KEYFRAME_INTERVAL_MS = 2000;  // a keyframe every 2 s: the file can be cut and seeked anywhere

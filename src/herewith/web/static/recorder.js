@@ -27,12 +27,17 @@ const VIDEO_BITS_PER_SECOND = 2_500_000;
 const AUDIO_BITS_PER_SECOND = 128_000;
 const PARTICIPANT_AUDIO_BITS_PER_SECOND = 48_000;
 const DRAIN_TIMEOUT_MS = 10_000;   // at most this long waiting for queued chunks to leave at stop
+// A MediaRecorder chunk (a second of 1280x720 video can be 300 kB) goes out in frames of at most 32 KiB: the
+// server takes WebSocket messages of at most 64 KiB (herewith serve's ws_max_size) and appends frames in order.
+const FRAME_BYTES = 32 * 1024;
+const STEADY_MS = 5000;            // a connection open this long resets the count of failed reconnects
 const JOIN_TIMEOUT_MS = 20_000;
 
 // ----------------------------------------------------------------------------------- ingest socket
-// One ingest WebSocket: chunks go out in order; while (re)connecting they wait in a queue. A socket that
-// drops is reopened (up to 5 times in a row, backing off); the server appends what arrives, in order.
-// Close codes 1000, 1008 and 4000-4999 from the server are final (refused token, recording over).
+// One ingest WebSocket: chunks go out in order, split into frames of at most FRAME_BYTES; while (re)connecting
+// they wait in a queue. A socket that drops is reopened (up to 5 failures in a row, backing off); the server
+// appends what arrives, in order. Close codes 1000, 1008, 1009 and 4000-4999 from the server are final
+// (recording over, refused token, too large).
 class IngestSocket {
   constructor(url, {onFatal, first = null}) {
     this.url = url;
@@ -44,6 +49,7 @@ class IngestSocket {
     this.closing = false;
     this.dead = false;
     this.sentFirst = false;
+    this.openedAt = 0;
     this.bytes = 0;
     this.opened = 0;
     this.connect();
@@ -53,7 +59,7 @@ class IngestSocket {
     const ws = this.ws = new WebSocket(this.url);
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
-      this.attempts = 0;
+      this.openedAt = performance.now();
       this.opened += 1;
       if (this.first && !this.sentFirst) { ws.send(this.first); this.sentFirst = true; }
       this.flush();
@@ -62,7 +68,9 @@ class IngestSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.closing) return;
-      const final = ev.code === 1000 || ev.code === 1008 || (ev.code >= 4000 && ev.code < 5000);
+      if (this.openedAt && performance.now() - this.openedAt > STEADY_MS) this.attempts = 0;
+      this.openedAt = 0;
+      const final = [1000, 1008, 1009].includes(ev.code) || (ev.code >= 4000 && ev.code < 5000);
       if (final || this.attempts >= 5) {
         this.dead = true;
         this.onFatal(`ingest closed (${ev.code} ${ev.reason || ''})`.trim());
@@ -86,7 +94,11 @@ class IngestSocket {
 
   send(item) {
     if (this.dead) return;
-    this.queue.push(item);
+    if (item instanceof Blob && item.size > FRAME_BYTES) {
+      for (let at = 0; at < item.size; at += FRAME_BYTES) this.queue.push(item.slice(at, at + FRAME_BYTES));
+    } else {
+      this.queue.push(item);
+    }
     this.flush();
   }
 
