@@ -259,6 +259,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(recordings_router, **v1)  # /v1/recordings
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])  # JSON-or-upload bodies
+    errors.document_errors(app, "/v1/")  # each /v1 operation lists the error statuses it returns, no 422
     app.include_router(themes_public_router)  # public /themes/* images
 
     @app.get("/healthz", include_in_schema=False)

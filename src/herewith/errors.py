@@ -2,10 +2,14 @@
 
 Raise a :class:`HerewithError` subclass anywhere below the endpoints; :func:`install` turns it, and the
 framework's own errors (validation, unknown route, wrong method, malformed JSON), into that body.
+:func:`document_errors` makes the OpenAPI document say so: each operation lists the error statuses it
+returns, with that body, and never FastAPI's 422 (validation errors are 400s here).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -169,3 +173,112 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error=type(exc).__name__)
         return HerewithError().response()
+
+
+# ---- the OpenAPI document ---------------------------------------------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "description": "Every error's body (docs/api.md, \"Errors\").",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, e.g. \"Invalid endDate: must not be in the past\"."},
+        "data": {"type": "object", "description": "Details when there are some: for a 400, each offending field "
+                                                  "and its problem; for a 429, msLeft; for a 413, maxBytes."},
+    },
+}
+
+
+def _error_content() -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+STATUS_DESCRIPTIONS = {
+    400: "Invalid body, query parameter or cursor, or malformed JSON; data names each offending field.",
+    401: UNAUTHORIZED + " (no key, an unknown key or a revoked key).",
+    404: NOT_FOUND + " (an unknown id, or another organization's).",
+    409: "The request conflicts with the current state of the resource.",
+    413: "The request body is larger than HEREWITH_MAX_BODY_BYTES (data.maxBytes).",
+    429: "The organization's rate limit is reached; data.msLeft milliseconds until the call fits.",
+    503: "The shared rate limiter (Redis) can't be reached and HEREWITH_RATELIMIT_FAIL_OPEN is false.",
+}
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """One entry of a route's ``responses=``: an error status with this description and the contract's body.
+
+    Usage: ``@router.post("", responses={409: error_response("No free room name")})``. The statuses every
+    operation shares need no entry (:func:`document_errors` adds them).
+    """
+    return {"description": description, "content": _error_content()}
+
+
+def _statuses(path: str, method: str) -> set[int]:
+    """What every ``/v1`` operation can answer: 400 (a bad query or body, NUL anywhere:
+    :class:`herewith.kit.asgi.TextGuard`), 401, 429 and 503 (the Bearer dependency and the rate limiter),
+    404 with a path parameter, 413 with a body (:class:`herewith.kit.asgi.BodySizeLimit`)."""
+    statuses = {400, 401, 429, 503}
+    if "{" in path:
+        statuses.add(404)
+    if method in ("post", "put", "patch"):
+        statuses.add(413)
+    return statuses
+
+
+def _document(schema: dict[str, Any], prefix: str) -> None:
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components.setdefault("securitySchemes", {})["BearerAuth"] = {"type": "http", "scheme": "bearer"}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(prefix):
+            continue
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            responses.pop("422", None)  # FastAPI's validation error: answered as a 400 here (install)
+            for status in _statuses(path, method):
+                responses.setdefault(str(status), {"description": STATUS_DESCRIPTIONS[status]})
+            for code, response in responses.items():
+                if code[:1] in ("4", "5"):
+                    response["content"] = _error_content()
+                    if not response.get("description"):
+                        response["description"] = STATUS_DESCRIPTIONS.get(int(code), "Error")
+            responses["429"]["headers"] = {"Retry-After": {
+                "description": "Seconds until the call fits in the budget.", "schema": {"type": "integer"}}}
+            operation["responses"] = dict(sorted(responses.items()))
+            operation["security"] = [{"BearerAuth": []}]
+    schemas = components["schemas"]
+    for name in ("HTTPValidationError", "ValidationError"):  # in that order: the first refers to the second
+        definition = schemas.pop(name, None)
+        if definition is not None and f'"#/components/schemas/{name}"' in json.dumps(schema):
+            schemas[name] = definition  # still used somewhere: keep it
+
+
+def document_errors(app: FastAPI, prefix: str = "/v1/") -> None:
+    """Make ``app``'s OpenAPI document describe the errors of every operation under ``prefix`` as they are:
+
+    - every operation: 400, 401, 429 (with ``Retry-After``) and 503; with a path parameter also 404; with a
+      body (POST, PUT, PATCH) also 413; plus whatever the route declares in ``responses=``
+      (:func:`error_response`, e.g. 409 for ``POST /v1/meetings``);
+    - each error status with the contract's body, the ``Error`` schema (:data:`ERROR_SCHEMA`);
+    - no 422 (FastAPI documents one for every route with parameters; :func:`install` answers 400 instead),
+      and FastAPI's ``HTTPValidationError``/``ValidationError`` schemas gone with it;
+    - Bearer authentication (``BearerAuth``, as the vendor's document names it) on each of them.
+
+    Wraps ``app.openapi`` (call it after any other wrapper, e.g. the theming body schemas); the document is
+    built once, as FastAPI caches it.
+    """
+    build: Callable[[], dict[str, Any]] = app.openapi
+    documented: set[int] = set()
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if id(schema) not in documented:
+            _document(schema, prefix)
+            documented.add(id(schema))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

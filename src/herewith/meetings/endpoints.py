@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
+from herewith.errors import error_response
 from herewith.kit.pagination import parse_limit
 from herewith.meetings import service
 from herewith.meetings.schemas import CreateMeetingRequest, MeetingList, MeetingOut
@@ -16,12 +19,30 @@ from herewith.meetings.schemas import CreateMeetingRequest, MeetingList, Meeting
 router = APIRouter(prefix="/meetings", tags=["meetings"], strict_content_type=False)
 
 
+def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    """An OpenAPI query parameter: these endpoints read ``request.query_params`` themselves (bracketed names,
+    ``fields`` repeated or comma-separated), so FastAPI cannot describe them."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
+
+
+FIELDS = _query("fields", {"type": "array", "items": {"type": "string", "enum": ["hostRoomUrl", "viewerRoomUrl"]}},
+                "Role URLs to include: comma-separated or repeated.", style="form", explode=False)
+LIST_PARAMETERS = [
+    _query("cursor", {"type": "string"}, "The cursor of the previous page (opaque)."),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "Meetings per page."),
+    FIELDS,
+    _query("roomName[startsWith]", {"type": "string"}, "Only rooms whose name starts with this (leading / optional)."),
+]
+
+
 def _urls(request: Request) -> service.RoomUrls:
     settings = request.state.settings
     return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
 
 
-@router.post("", status_code=201, response_model=MeetingOut)
+@router.post("", status_code=201, response_model=MeetingOut, responses={
+    409: error_response("No free room name after several attempts (roomNamePattern human-short only)."),
+})
 async def create_meeting(body: CreateMeetingRequest, request: Request, session: SessionDep,
                          org: OrganizationDep) -> MeetingOut:
     """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
@@ -29,7 +50,7 @@ async def create_meeting(body: CreateMeetingRequest, request: Request, session: 
     return service.to_out(meeting, _urls(request), body.fields or ())
 
 
-@router.get("", response_model=MeetingList)
+@router.get("", response_model=MeetingList, openapi_extra={"parameters": LIST_PARAMETERS})
 async def list_meetings(request: Request, session: SessionDep, org: OrganizationDep) -> MeetingList:
     """The organization's meetings, oldest first: ``cursor``, ``limit`` (1..100, default 50), ``fields``,
     ``roomName[startsWith]``."""
@@ -41,7 +62,7 @@ async def list_meetings(request: Request, session: SessionDep, org: Organization
     return MeetingList(results=[service.to_out(m, urls, fields) for m in rows], cursor=cursor)
 
 
-@router.get("/{meetingId}", response_model=MeetingOut)
+@router.get("/{meetingId}", response_model=MeetingOut, openapi_extra={"parameters": [FIELDS]})
 async def get_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
     """One meeting; 404 when unknown, deleted or another organization's."""
     fields = service.parse_fields(request.query_params.getlist("fields"))

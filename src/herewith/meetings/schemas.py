@@ -123,6 +123,12 @@ class CreateMeetingRequest(_Body):
     """Body of ``POST /v1/meetings``. ``endDate`` is required, may not be in the past and may be at most 100
     years ahead (both checked by the service, which knows the time: ``service.create_meeting``)."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
+        {"endDate": "2099-02-18T14:23:00.000Z"},
+        {"endDate": "2099-02-18T09:23:00-05:00", "roomNamePrefix": "team", "roomNamePattern": "human-short",
+         "roomMode": "group", "isLocked": True, "fields": ["hostRoomUrl", "viewerRoomUrl"]},
+    ]})
+
     endDate: UtcDateTime
     startDate: Any = None  # deprecated by the vendor: accepted and ignored
     isLocked: StrictBool | None = None
