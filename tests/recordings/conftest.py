@@ -50,6 +50,20 @@ def webm(webm_path: Path) -> bytes:
     return webm_path.read_bytes()
 
 
+@pytest.fixture(scope="session")
+def h264_webm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The same 20 s with H.264 video in Matroska, as Chromium's MediaRecorder writes
+    ``video/webm;codecs=h264,opus`` (the recorder page's first choice)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-f", "lavfi",
+         "-i", "sine=frequency=440", "-t", str(WEBM_SECONDS), "-c:v", "libx264", "-preset", "ultrafast",
+         "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-f", "matroska", "-"],
+        capture_output=True, check=True, timeout=120)
+    return out.stdout
+
+
 @pytest.fixture
 def launcher(server: ThreadServer, webm: bytes) -> StreamingLauncher:
     """The server's recorder launcher, replaced by a :class:`StreamingLauncher` of the test WebM."""

@@ -18,7 +18,7 @@ from herewith.kit.time import UTC
 def probe(path: Path) -> dict[str, Any]:
     """ffprobe's format and streams of a media file."""
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
-                          "format=duration,format_name:stream=codec_type,codec_name,width,height", "-of", "json",
+                          "format=duration,format_name:stream=codec_type,codec_name,profile,width,height", "-of", "json",
                           str(path)], capture_output=True, check=True, timeout=60)
     return json.loads(out.stdout)
 

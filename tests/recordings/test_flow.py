@@ -257,3 +257,24 @@ async def test_a_recorder_that_fails_or_sends_nothing_is_failed_for_everyone(ser
         await bob.expect("recording", timeout=10, state="failed", recordingId=second)
         assert launcher.stopped == [second]
     assert (await client.get("/recordings")).json()["results"] == []  # neither had media: nothing to list
+
+
+async def test_h264_from_the_recorder_is_kept_and_only_the_audio_is_encoded(server, client, launcher, h264_webm,
+                                                                            tmp_path):
+    launcher.webm = h264_webm
+    meeting = await create_meeting(client, recording={**CLOUD, "startTrigger": "automatic"})
+    async with Client(server.ws_url, meeting["roomName"]) as ann:
+        await ann.join(displayName="Ann")
+        recording_id = (await ann.expect("recording", timeout=10, state="recording"))["recordingId"]
+        await await_for(lambda: launcher.sent.get(recording_id) == len(h264_webm), timeout=30)
+    ready = await wait_recording(client, recording_id, timeout=30)  # Ann left: stopped after the grace
+    link = (await client.get(f"/recordings/{recording_id}/access-link")).json()
+    async with httpx.AsyncClient(timeout=30) as http:
+        data = (await http.get(link["accessLink"])).content
+    path = tmp_path / "h264.mp4"
+    path.write_bytes(data)
+    info = probe(path)
+    assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
+    assert abs(float(info["format"]["duration"]) - WEBM_SECONDS) <= 2 and abs(ready["duration"] - WEBM_SECONDS) <= 2
+    # kept, not encoded again: the recorder's Constrained Baseline stream, not the server's libx264 High profile
+    assert next(s for s in info["streams"] if s["codec_type"] == "video")["profile"] == "Constrained Baseline"

@@ -3,7 +3,8 @@
 For a recording in ``processing`` (stopped; or found after its node died: what is on disk is what there is):
 
 1. the composite's WebM parts (``<data_dir>/recordings/<id>/composite*.webm``) are encoded by ffmpeg (an
-   asyncio subprocess, at low priority) into ``fileFormat``: ``mp4`` (H.264 + AAC, ``-movflags +faststart``)
+   asyncio subprocess, at low priority) into ``fileFormat``: ``mp4`` (H.264 + AAC, ``-movflags +faststart``;
+   H.264 from the recorder is kept as it is, only the Opus audio is encoded: a remux, not a transcode)
    or ``mkv`` (the recorder's VP8/VP9 + Opus, remuxed with a seek index). A file cut by a crash is read up to
    its last whole frame. Several parts (the recorder restarted) are joined in order.
 2. each participant's audio stream is remuxed into ``tracks/<participantId>.webm`` (Opus, unchanged);
@@ -102,15 +103,29 @@ def _inputs(parts: list[Path], work: Path) -> list[str]:
     return ["-f", "concat", "-safe", "0", "-i", str(listing)]
 
 
+async def video_codec(path: Path, ffprobe: str = "ffprobe") -> str | None:
+    """The codec name of the first video stream (``h264``, ``vp8``, ...), or None (none, or unreadable)."""
+    try:
+        out = await run_tool([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                              "stream=codec_name", "-of", "json", str(path)], 60)
+        streams = json.loads(out).get("streams") or []
+        return streams[0].get("codec_name") if streams else None
+    except (FinalizeError, ValueError):
+        return None
+
+
 async def encode(parts: list[Path], output: Path, file_format: str, ffmpeg: str = "ffmpeg",
-                 timeout: float = MIN_FFMPEG_TIMEOUT) -> None:
-    """Encode the WebM ``parts`` (in order) into ``output``: ``mp4`` (H.264 yuv420p + AAC, +faststart) or
-    ``mkv`` (streams copied, new index), ``webm`` (audio copied). Raises FinalizeError."""
+                 timeout: float = MIN_FFMPEG_TIMEOUT, copy_video: bool = False) -> None:
+    """Encode the WebM ``parts`` (in order) into ``output``: ``mp4`` (H.264 yuv420p + AAC, +faststart; with
+    ``copy_video`` the H.264 the recorder made is kept as it is, and only the audio is encoded) or ``mkv``
+    (streams copied, new index), ``webm`` (audio copied). Raises FinalizeError."""
     work = output.parent
     common = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-fflags", "+genpts+discardcorrupt"]
     if file_format == "mp4":
-        codecs = ["-map", "0:v:0?", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-                  "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "mp4"]
+        video = ["-c:v", "copy"] if copy_video else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                                                      "-pix_fmt", "yuv420p"]
+        codecs = ["-map", "0:v:0?", "-map", "0:a:0?", *video, "-c:a", "aac", "-b:a", "128k",
+                  "-movflags", "+faststart", "-f", "mp4"]
     elif file_format == "mkv":
         codecs = ["-map", "0", "-c", "copy", "-f", "matroska"]
     else:
@@ -124,7 +139,14 @@ async def _encode_measured(parts: list[Path], output: Path, file_format: str, se
     raw = sum(p.stat().st_size for p in parts)
     # ~1 s of work per 2 MB is far more than libx264 veryfast needs at 720p; the floor covers small files.
     timeout = max(MIN_FFMPEG_TIMEOUT, raw / 2_000_000)
-    await encode(parts, output, file_format, settings.recording_ffmpeg, timeout)
+    copied = file_format == "mp4" and await video_codec(parts[0], settings.recording_ffprobe) == "h264"
+    try:
+        await encode(parts, output, file_format, settings.recording_ffmpeg, timeout, copy_video=copied)
+    except FinalizeError as exc:
+        if not copied:
+            raise
+        log.warning("recording_h264_copy_failed", error=str(exc))  # encode it after all
+        await encode(parts, output, file_format, settings.recording_ffmpeg, timeout)
     duration = await probe_duration_ms(output, settings.recording_ffprobe)
     return Encoded(output, duration, output.stat().st_size)
 
