@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         description="Who may embed the room page in a frame: CSP frame-ancestors sources, comma-separated "
                     "(https://app.example.com, https://*.example.com, 'self', 'none'). Default * (any site): "
                     "embedding a room in the customer's own page is the main way rooms are used, and who "
-                    "may enter a room is decided by its URL and roomKey, not by the embedding page.",
+                    "may enter a room is decided by its URL and roomKey, not by the embedding page. The same "
+                    "sources (and this server's own origin) decide which sites' pages may open the signaling "
+                    "WebSocket (its Origin header; herewith.signaling.endpoint.origin_allowed).",
     )
 
     @field_validator("frame_ancestors", mode="before")

@@ -15,6 +15,10 @@ message to the returned :class:`~herewith.signaling.router.ParticipantSignal`. R
   silent for 2.5 intervals. Clients answer ``pong``.
 - Outgoing frames go through a bounded queue per connection drained by one writer task, so a slow client
   never stalls a room; a client that falls 512 frames behind is disconnected.
+- Before the handshake is accepted, the browser's ``Origin`` is checked (:func:`origin_allowed`): this
+  server's pages and the sites allowed to embed rooms (``HEREWITH_FRAME_ANCESTORS``) get in, and so do
+  programs, which send no ``Origin``; another site's page is refused (HTTP 403), so it cannot join a room on
+  behalf of a visitor who opens it (cross-site WebSocket hijacking).
 
 Usage (a Python client)::
 
@@ -26,9 +30,12 @@ Usage (a Python client)::
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -121,11 +128,94 @@ class Budget:
         return False
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# A CSP host source as HEREWITH_FRAME_ANCESTORS gives it (herewith.kit.security_headers.check_sources):
+# [scheme://][*.]host[:port|:*]
+_HOST_SOURCE = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>(?:\*\.)?[a-z0-9.-]+)(?::(?P<port>\d+|\*))?$")
+
+
+def _origin_parts(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an origin or URL, lower-cased, the port made explicit; None if unusable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    port = port if port is not None else _DEFAULT_PORTS.get(scheme)
+    return (scheme, host, port) if port is not None else None
+
+
+def _source_allows(source: str, scheme: str, host: str, port: int) -> bool:
+    """Whether one CSP source expression admits the origin ``scheme://host:port`` (CSP Level 3, "Does url
+    match expression": a scheme source ``https:``; a host source with an optional scheme, ``*.`` subdomains
+    and ``:*`` ports; ``http`` in a source also admits ``https``)."""
+    source = source.strip().lower()
+    if source in ("'self'", "'none'"):
+        return False  # 'self' is this server: admitted before the sources are read
+    if source.endswith(":") and "/" not in source:
+        wanted = source[:-1]
+        return scheme == wanted or (wanted == "http" and scheme == "https")
+    match = _HOST_SOURCE.match(source)
+    if match is None:
+        return False
+    wanted = match["scheme"]
+    if wanted is None:
+        if scheme not in ("http", "https"):
+            return False
+    elif not (scheme == wanted or (wanted == "http" and scheme == "https")):
+        return False
+    pattern = match["host"]
+    if pattern.startswith("*."):
+        if not host.endswith(pattern[1:]):
+            return False
+    elif host != pattern:
+        return False
+    if match["port"] == "*":
+        return True
+    if match["port"] is not None:
+        return port == int(match["port"])
+    return port == _DEFAULT_PORTS.get(scheme) or (wanted == "http" and scheme == "https" and port == 443)
+
+
+def origin_allowed(origin: str | None, host: str | None, public_url: str, sources: Sequence[str]) -> bool:
+    """Whether a WebSocket handshake with this ``Origin`` header may join rooms.
+
+    Admitted: no ``Origin`` (a program, not a browser; browsers always send one); ``sources`` containing ``*``
+    (any site may embed rooms, the default); the origin of ``public_url`` (this server's own room page); an
+    origin whose host and port are the request's ``Host`` (the page was reached by another name, as
+    :class:`~herewith.kit.security_headers.SecurityHeaders` allows); an origin one of ``sources`` admits
+    (the ``HEREWITH_FRAME_ANCESTORS`` CSP sources: ``https://app.example.com``, ``https://*.example.com``,
+    ``https:``). Everything else, ``null`` (sandboxed frames, files) included, is refused.
+    """
+    if origin is None or "*" in sources:
+        return True
+    parts = _origin_parts(origin)
+    if parts is None:
+        return False
+    scheme, origin_host, port = parts
+    if parts == _origin_parts(public_url):
+        return True
+    if host:
+        own = _origin_parts(f"{scheme}://{host}")
+        if own is not None and own == parts:
+            return True
+    return any(_source_allows(source, scheme, origin_host, port) for source in sources)
+
+
 @router.websocket("/signal/{roomName}")
 async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path name as in the contract
-    """A participant's signaling connection to room ``/{roomName}``."""
+    """A participant's signaling connection to room ``/{roomName}``; refused with 403 before the handshake
+    completes when another site's page opens it (:func:`origin_allowed`)."""
     settings: Settings = ws.state.settings
     router: Router = ws.state.signaling.router
+    origin = ws.headers.get("origin")
+    if not origin_allowed(origin, ws.headers.get("host"), settings.public_url, settings.frame_ancestors):
+        log.info("signaling_origin_refused", origin=origin[:200] if origin else origin)
+        await ws.close(CLOSE_POLICY)
+        return
     await ws.accept()
     conn = Connection(ws)
     participant_id = secrets.token_urlsafe(9)
