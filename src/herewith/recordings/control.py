@@ -391,6 +391,10 @@ class RecordingControl:
 
     def _alone_expired(self, room: _Room) -> None:
         self._alone.pop(room.room_name, None)
+        active = self._rooms.get(room.room_name)
+        if active is not None and not active.recording_id:  # its row is still being written: look again soon
+            self._alone[room.room_name] = asyncio.get_running_loop().call_later(1.0, self._alone_expired, room)
+            return
         self._spawn(self.stop(room, "empty"))
 
     async def on_meeting_ended(self, meeting: Any, reason: str) -> None:
