@@ -276,6 +276,10 @@ export function runRecorder(config, params) {
     status.self = m.participantId;
     status.role = m.role;
     status.resumeToken = m.resumeToken;
+    // after a signaling reconnect: whoever left meanwhile is gone from the grid and their stream ends
+    const present = new Set(m.participants.map(p => p.id));
+    for (const id of [...participants.keys()]) if (!present.has(id)) participantGone(id);
+    for (const key of [...remote.keys()]) dropRemote(key);  // the new media layer brings the streams again
     for (const p of m.participants) participants.set(p.id, p);
     let Layer = MeshMedia;
     if (m.room.media === 'sfu') Layer = (await import('./sfu.js')).SfuMedia;
@@ -304,14 +308,15 @@ export function runRecorder(config, params) {
     if (!m.participant.screen) dropRemote(`${m.participant.id}:screen`);
     ensureParticipantStream(m.participant.id);
   });
-  signaling.on('participant_left', m => {
-    participants.delete(m.participantId);
-    if (media) media.participantLeft(m.participantId);
-    if (mix) mix.set(m.participantId, null);
-    dropRemote(`${m.participantId}:camera`);
-    dropRemote(`${m.participantId}:screen`);
-    endParticipantStream(m.participantId);
-  });
+  function participantGone(id) {
+    participants.delete(id);
+    if (media) media.participantLeft(id);
+    if (mix) mix.set(id, null);
+    dropRemote(`${id}:camera`);
+    dropRemote(`${id}:screen`);
+    endParticipantStream(id);
+  }
+  signaling.on('participant_left', m => participantGone(m.participantId));
   for (const t of ['offer', 'answer', 'candidate']) signaling.on(t, m => { if (media) media.signal(m); });
   for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) signaling.on(t, m => { if (media) media.signal(m); else sfuBuffered.push(m); });
   signaling.on('recording', m => { if (['stopped', 'failed'].includes(m.state) && stopFor(m.recordingId)) stop(); });
