@@ -7,7 +7,8 @@ one blue, with a moving white square) and microphone. The host presses Record; t
 the audio and streams MediaRecorder chunks to the ingest socket; Stop; the server finalizes the file. Checked
 with ffprobe and Pillow: video >= 640x360 and audio, the duration, and a frame from the middle that shows both
 people's tiles. The same in a group room (Janus). Sync: a source that flashes and beeps at the same instants.
-Local recording: the host's own browser records the same composite and hands over a WebM download.
+Local recording: the host's own browser records the same composite and hands over a WebM download. And a
+recorder killed with SIGKILL mid-recording is relaunched by the pool; the file holds both parts.
 
 Run: ``scripts/netns.sh up; ip netns exec herewith-test env HEREWITH_TEST_DATABASES=sqlite
 .venv/bin/pytest -m netns tests/e2e/test_recording.py``
@@ -19,7 +20,9 @@ import asyncio
 import base64
 import json
 import math
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -400,3 +403,34 @@ async def test_local_recording_downloads_a_webm(client: httpx.AsyncClient, peopl
     assert strip["red"] > 0.05 and strip["blue"] > 0.05, strip
     listed = (await client.get("/recordings")).json()
     assert listed["results"] == []  # nothing was uploaded
+
+
+async def test_a_recorder_killed_mid_recording_is_restarted_and_the_file_has_both_parts(
+        client: httpx.AsyncClient, server: Any, people: Any, fake_media: dict[str, Path], tmp_path: Path) -> None:
+    """kill -9 of the recorder's Chromium: the pool launches another, the page joins again and its new WebM
+    documents go to the next file parts; the finished file holds the time before and after the crash."""
+    meeting = await create_meeting(client, recording={**CLOUD, "destination": {"provider": "whereby", "fileFormat": "mkv"}})
+    ann = await enter(await people(video=fake_media["red"]), meeting["hostRoomUrl"], "Ann")
+    bob = await enter(await people(video=fake_media["blue"]), meeting["roomUrl"], "Bob")
+    for page in (ann, bob):
+        await wait_media(page, "s.totals.framesDecoded > 0")
+    pool = server.services.recordings.launcher
+
+    async def crash() -> None:
+        rid = await ann.evaluate("window.herewith.recording.cloud.recordingId")
+        await asyncio.sleep(6)
+        [pid] = pool.pids(rid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not (pool.pids(rid) not in ([], [pid]) and pool.phase(rid) == "recording"):
+            assert time.monotonic() < deadline, (pool.pids(rid), pool.phase(rid))
+            await asyncio.sleep(0.2)
+
+    recording_id = await record(ann, [bob], 16, during=crash)
+    path = tmp_path / "recording.mkv"
+    await download(client, recording_id, path)
+    duration = float(probe(path)["format"]["duration"])
+    assert 11 <= duration <= 18, duration  # both parts, less the seconds the restart took
+    shares = colour_shares(frame_at(path, duration - 2, tmp_path / "after.png"))
+    assert shares["red"] > 0.05 and shares["blue"] > 0.05, shares  # after the restart: both people again
+    assert pool.busy == 0
