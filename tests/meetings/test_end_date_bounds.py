@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -74,3 +75,32 @@ async def test_a_failure_after_the_insert_leaves_no_row(client: httpx.AsyncClien
     # a new connection: uvicorn closes the one a 500 went out on
     async with httpx.AsyncClient(base_url=str(client.base_url), headers=client.headers) as fresh:
         assert await meeting_count(fresh) == 0
+
+
+async def test_a_meeting_stored_with_the_last_end_date_still_lists_shows_and_joins(
+        client: httpx.AsyncClient, server: ThreadServer) -> None:
+    """A meeting that reached the database with endDate 9999-12-31 (before the bound existed) keeps working:
+    endDate + 1 h is clamped to the calendar's end (herewith.kit.time.add_clamped) wherever it is used."""
+    from sqlalchemy import update
+
+    from herewith.meetings.models import Meeting
+    from tests.signaling.helpers import Client
+
+    created = (await client.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z"})).json()
+    last = datetime(9999, 12, 31, 23, 30, tzinfo=timezone.utc)
+
+    async def store_last_end_date() -> None:  # on the server's loop: its engine belongs there
+        async with server.services.sessionmaker() as session:
+            await session.execute(update(Meeting).where(Meeting.id == created["meetingId"]).values(end_date=last))
+            await session.commit()
+
+    await asyncio.to_thread(server.run_coro, store_last_end_date())
+    r = await client.get("/meetings", params={"fields": "hostRoomUrl"})
+    assert r.status_code == 200, r.text
+    host_url = r.json()["results"][0]["hostRoomUrl"]
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(host_url)
+        assert page.status_code == 200, page.text
+    async with Client(server.ws_url, created["roomName"]) as ann:
+        joined = await ann.join(displayName="Ann", roomKey=host_url.split("roomKey=")[1])
+        assert joined["type"] == "joined" and joined["role"] == "host"

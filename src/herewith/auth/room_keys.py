@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 import jwt
 
+from herewith.kit.time import add_clamped
+
 ROLES = ("host", "viewer", "recorder")  # recorder: the cloud recorder's page (herewith.recordings.control)
 HOST_PRIVILEGE_SLACK = timedelta(hours=1)
 
@@ -32,7 +34,7 @@ def issue_room_key(secret: str, room_name: str, role: str, end_date: datetime) -
     RFC 7519 compact serialization). Raises ``ValueError`` for a role not in :data:`ROLES`."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
-    exp = int((end_date + HOST_PRIVILEGE_SLACK).timestamp())
+    exp = int(add_clamped(end_date, HOST_PRIVILEGE_SLACK).timestamp())
     return jwt.encode({"rn": room_name.lstrip("/"), "role": role, "exp": exp}, secret, algorithm="HS256")
 
 

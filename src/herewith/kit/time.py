@@ -58,3 +58,14 @@ def parse_datetime(value: object) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def add_clamped(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, or the last representable instant (``datetime.max`` in ``value``'s zone) when the
+    sum leaves Python's calendar: a meeting stored with ``endDate`` 9999-12-31 must not make ``endDate`` + 1 h
+    raise ``OverflowError`` wherever its room is looked at."""
+    try:
+        return value + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=value.tzinfo) if delta > timedelta(0) else datetime.min.replace(
+            tzinfo=value.tzinfo)

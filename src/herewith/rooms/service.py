@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.config import Settings
 from herewith.kit.crypto import hmac_digest
+from herewith.kit.time import add_clamped
 from herewith.meetings import repository as meetings_repository
 
 DEACTIVATE_AFTER_END = timedelta(hours=1)
@@ -77,7 +78,7 @@ def room_state(meeting: MeetingLifecycle, now: datetime,
     ``deactivate_after`` (1 hour), even before the sweeper marked it; ``live`` otherwise."""
     if meeting.deleted_at is not None:
         return "deleted"
-    if meeting.deactivated_at is not None or now > meeting.end_date + deactivate_after:
+    if meeting.deactivated_at is not None or now > add_clamped(meeting.end_date, deactivate_after):
         return "expired"
     return "live"
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
+from herewith.kit.time import add_clamped
 from herewith.meetings.models import Meeting
 from herewith.sessions.models import RoomParticipant, RoomSession, StatsSample
 from herewith.rooms.events import ParticipantInfo, RoomEvent
@@ -46,7 +47,7 @@ def webhooks_allowed(meeting: Meeting, at: datetime, settings: Settings) -> bool
     """In-room events stop when the room is deactivated (endDate + 1 h, CONTRACT.md "Webhooks")."""
     if meeting.deactivated_at is not None:
         return False
-    return at < meeting.end_date + timedelta(seconds=settings.room_deactivate_after_seconds)
+    return at < add_clamped(meeting.end_date, timedelta(seconds=settings.room_deactivate_after_seconds))
 
 
 def client_data(
