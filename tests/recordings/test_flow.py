@@ -278,3 +278,21 @@ async def test_h264_from_the_recorder_is_kept_and_only_the_audio_is_encoded(serv
     assert abs(float(info["format"]["duration"]) - WEBM_SECONDS) <= 2 and abs(ready["duration"] - WEBM_SECONDS) <= 2
     # kept, not encoded again: the recorder's Constrained Baseline stream, not the server's libx264 High profile
     assert next(s for s in info["streams"] if s["codec_type"] == "video")["profile"] == "Constrained Baseline"
+
+
+async def test_deactivation_an_hour_after_end_date_stops_the_recording(server, client, launcher):
+    from datetime import timedelta
+
+    from herewith.kit.time import format_utc
+
+    launcher.interval = 0.1  # still streaming when the room is deactivated
+    end = format_utc(server.clock.now() + timedelta(minutes=5))
+    meeting = await create_meeting(client, endDate=end, recording={**CLOUD, "startTrigger": "automatic"})
+    async with Client(server.ws_url, meeting["roomName"]) as ann:
+        await ann.join(displayName="Ann")
+        recording_id = (await ann.expect("recording", timeout=10, state="recording"))["recordingId"]
+        server.clock.advance(2 * 3600)
+        server.run_coro(server.services.sweeper.run_once())  # deactivates the room: MeetingEvents "expired"
+        assert (await ann.expect("ended", timeout=10))["reason"] == "expired"
+    ready = await wait_recording(client, recording_id, timeout=30)
+    assert launcher.stopped == [recording_id] and ready["duration"] > 0
