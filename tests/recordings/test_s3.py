@@ -100,3 +100,25 @@ async def test_large_files_go_up_in_parts(s3_server, tmp_path):
     url = await store.presigned_url("x/big.bin", 60)
     async with httpx.AsyncClient(timeout=30) as http:
         assert (await http.get(url, headers={"Range": "bytes=0-9"})).content == data[:10]
+
+
+async def test_s3_endpoints_are_held_to_the_target_policy(tmp_path):
+    from herewith.config import Settings
+    from herewith.recordings.storage import StorageError, check_endpoint
+    from herewith.webhooks.targets import TargetPolicy
+
+    strict = TargetPolicy.from_settings(Settings(data_dir=tmp_path, webhook_allow_private_targets=False))
+    lenient = TargetPolicy.from_settings(Settings(data_dir=tmp_path, webhook_allow_private_targets=True, port=8080))
+    await check_endpoint(None, strict)  # AWS itself
+    await check_endpoint("http://127.0.0.1:9000", lenient)
+    for endpoint, policy in [("http://127.0.0.1:9000", strict), ("http://localhost:9000", strict),
+                             ("http://10.1.2.3", strict), ("http://169.254.169.254/", lenient),
+                             ("http://2852039166/", lenient), ("http://127.0.0.1:8080", lenient),
+                             ("ftp://s3.example", lenient), ("http://user:pw@s3.example", lenient)]:
+        with pytest.raises(StorageError):
+            await check_endpoint(endpoint, policy)
+    store = S3Storage(S3Destination.from_options({"bucket": "b", "accessKeyId": KEY_ID, "accessKeySecret": SECRET,
+                                                  "endpoint": "http://169.254.169.254"}), policy=lenient)
+    with pytest.raises(StorageError) as refused:
+        await store.presigned_url("k", 60)
+    assert "refused" in str(refused.value) and SECRET not in str(refused.value)

@@ -84,7 +84,7 @@ async def access_link(recordingId: str, request: Request, session: SessionDep, o
     settings = request.state.settings
     valid_for = service.parse_valid_for(request.query_params.get("validForSeconds"))
     url, expires = await service.access_link(session, org.id, recordingId, valid_for, request.state.clock.now(),
-                                             settings.public_url, settings.signing_key, settings.recording_s3_part_bytes)
+                                             settings)
     return AccessLinkOut(accessLink=url, expires=expires)
 
 

@@ -237,7 +237,7 @@ async def _produce(recording, meeting, directory: Path, settings: Settings):  # 
     if recording.storage_type == "s3":
         if meeting is None:
             raise FinalizeError("the meeting of the recording is gone")
-        s3 = service.s3_storage(meeting, settings.recording_s3_part_bytes)
+        s3 = service.s3_storage(meeting, settings)
         await s3.upload(encoded.path, s3.key(key), CONTENT_TYPES.get(recording.file_format, "application/octet-stream"))
         uploaded: dict[str, tuple[str, int, int]] = {}
         for stream, (relative, size, duration) in track_results.items():
@@ -294,7 +294,7 @@ async def purge_deleted(sessionmaker: async_sessionmaker[AsyncSession], settings
         try:
             if recording.storage_type == "s3" and recording.state == READY and meeting is not None:
                 keys = [recording.storage_key] + [t.storage_key for t in tracks if t.storage_key]
-                await service.s3_storage(meeting, settings.recording_s3_part_bytes).delete([k for k in keys if k])
+                await service.s3_storage(meeting, settings).delete([k for k in keys if k])
             await store.delete_recording(recording.id)
         except (StorageError, OSError) as exc:
             log.warning("recording_purge_failed", recording_id=recording.id, error=str(exc))

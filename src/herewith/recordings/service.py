@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herewith.config import Settings
 from herewith.errors import HerewithError, NotFound, validation_error
 from herewith.kit.pagination import decode_cursor, encode_cursor
 from herewith.kit.time import UTC, format_utc
@@ -32,7 +33,8 @@ from herewith.meetings.models import Meeting
 from herewith.recordings import repository
 from herewith.recordings.models import READY, STARTING, Recording
 from herewith.recordings.schemas import SORT_FIELDS, RecordingOut
-from herewith.recordings.storage import CONTENT_TYPES, S3Destination, S3Storage
+from herewith.recordings.storage import CONTENT_TYPES, S3Destination, S3Storage, StorageError
+from herewith.webhooks.targets import TargetPolicy
 
 DEFAULT_SORT = ("startDate", True)  # newest first
 VALID_FOR_DEFAULT = 3600
@@ -81,9 +83,11 @@ def recording_options(meeting: Meeting, default_format: str = "mp4") -> Recordin
     )
 
 
-def s3_storage(meeting: Meeting, part_bytes: int) -> S3Storage:
-    """The S3 storage of a meeting whose destination is ``s3``. Raises StorageError if it lacks a field."""
-    return S3Storage(S3Destination.from_options((meeting.recording or {}).get("destination") or {}), part_bytes)
+def s3_storage(meeting: Meeting, settings: Settings) -> S3Storage:
+    """The S3 storage of a meeting whose destination is ``s3``, its ``endpoint`` held to the webhook target
+    policy (:func:`herewith.recordings.storage.check_endpoint`). Raises StorageError if it lacks a field."""
+    return S3Storage(S3Destination.from_options((meeting.recording or {}).get("destination") or {}),
+                     settings.recording_s3_part_bytes, TargetPolicy.from_settings(settings))
 
 
 def download_filename(room_name: str, started_at: datetime, file_format: str) -> str:
@@ -225,10 +229,11 @@ def parse_valid_for(raw: str | None) -> int:
 
 
 async def access_link(session: AsyncSession, organization_id: str, recording_id: str, valid_for: int, now: datetime,
-                      public_url: str, secret: str, s3_part_bytes: int) -> tuple[str, int]:
+                      settings: Settings) -> tuple[str, int]:
     """(URL, expiry in epoch milliseconds) of a download of the recording's file valid ``valid_for`` seconds.
 
-    404 as :func:`get_recording`; :class:`NotReady` (409) until the recording is ``ready``."""
+    404 as :func:`get_recording`; :class:`NotReady` (409) until the recording is ``ready``; 502 when the
+    bucket's endpoint is refused by the target policy."""
     recording = await get_recording(session, organization_id, recording_id)
     if recording.state != READY or not recording.storage_key or not recording.filename:
         raise NotReady(data={"state": recording.state})
@@ -237,10 +242,13 @@ async def access_link(session: AsyncSession, organization_id: str, recording_id:
         meeting = await repository.meeting_of(session, recording)
         if meeting is None:
             raise NotFound()
-        url = await s3_storage(meeting, s3_part_bytes).presigned_url(recording.storage_key, valid_for, recording.filename)
+        try:
+            url = await s3_storage(meeting, settings).presigned_url(recording.storage_key, valid_for, recording.filename)
+        except StorageError as exc:
+            raise HerewithError(str(exc), status=502) from None
         return url, expires * 1000
-    token = issue_token(secret, recording.id, "download", expires)
-    return f"{public_url}{FILE_ROUTE}/{recording.id}/{recording.filename}?token={token}", expires * 1000
+    token = issue_token(settings.signing_key, recording.id, "download", expires)
+    return f"{settings.public_url}{FILE_ROUTE}/{recording.id}/{recording.filename}?token={token}", expires * 1000
 
 
 async def downloadable(session: AsyncSession, recording_id: str, filename: str) -> Recording:

@@ -36,6 +36,31 @@ class StorageError(Exception):
     """A storage operation failed; the message never carries credentials."""
 
 
+async def check_endpoint(endpoint: str | None, policy: Any) -> None:
+    """Refuse an S3 ``endpoint`` (None: AWS, allowed) that the server must not connect to: the webhook target
+    policy (:class:`herewith.webhooks.targets.TargetPolicy`: never link-local, cloud metadata, reserved or
+    the server itself; loopback and private networks only with ``webhook_allow_private_targets``), on the
+    URL and on every address its host resolves to now. boto3 resolves the name again when it connects, so a
+    name that re-points between the two is not caught here (the webhook client connects to checked
+    addresses; boto3 cannot). Raises :class:`StorageError`."""
+    if endpoint is None:
+        return
+    from urllib.parse import urlsplit
+
+    from herewith.webhooks.targets import TargetRefused, resolve
+
+    try:
+        policy.check_url(endpoint)
+        parts = urlsplit(endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        for ip in await resolve(parts.hostname or "", port):
+            policy.check_address(ip, port)
+    except TargetRefused as exc:
+        raise StorageError(f"the s3 endpoint is refused: {exc}") from None
+    except OSError:
+        raise StorageError("the s3 endpoint's host does not resolve") from None
+
+
 class LocalStorage:
     """Files under ``root`` (``<data_dir>/recordings``). Keys are relative POSIX paths without ``..``."""
 
@@ -86,12 +111,20 @@ class S3Destination:
 
 
 class S3Storage:
-    """Upload, presign and delete objects in one :class:`S3Destination`. Every method runs boto3 in a thread."""
+    """Upload, presign and delete objects in one :class:`S3Destination`. Every method runs boto3 in a thread.
+    With a ``policy`` (:func:`check_endpoint`), a custom endpoint is checked before the first request."""
 
-    def __init__(self, destination: S3Destination, part_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, destination: S3Destination, part_bytes: int = 8 * 1024 * 1024, policy: Any = None) -> None:
         self.destination = destination
         self.part_bytes = part_bytes
+        self.policy = policy
         self._client: Any = None
+        self._checked = policy is None
+
+    async def _check(self) -> None:
+        if not self._checked:
+            await check_endpoint(self.destination.endpoint, self.policy)
+            self._checked = True
 
     def key(self, relative: str) -> str:
         """The object key of ``relative`` (``<recordingId>/<filename>``) under the destination's prefix."""
@@ -118,6 +151,8 @@ class S3Storage:
         config = TransferConfig(multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes,
                                 max_concurrency=4, use_threads=True)
 
+        await self._check()
+
         def go() -> None:
             self._s3().upload_file(str(path), self.destination.bucket, key,
                                    ExtraArgs={"ContentType": content_type}, Config=config)
@@ -133,6 +168,8 @@ class S3Storage:
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
 
+        await self._check()
+
         def go() -> str:
             return self._s3().generate_presigned_url("get_object", Params=params, ExpiresIn=valid_for_seconds)
 
@@ -142,6 +179,7 @@ class S3Storage:
         """Delete objects (idempotent: missing keys are fine). Raises StorageError."""
         if not keys:
             return
+        await self._check()
 
         def go() -> None:
             self._s3().delete_objects(Bucket=self.destination.bucket,
