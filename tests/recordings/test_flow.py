@@ -123,7 +123,7 @@ async def test_deleting_the_meeting_stops_the_recording_and_keeps_the_file(serve
         assert (await http.get(link["accessLink"])).status_code == 200
 
 
-async def test_no_free_recorder_or_no_cloud_option_is_unavailable(server, client, launcher):
+async def test_no_free_recorder_or_no_cloud_option_is_unavailable_and_prompt_is_the_hosts_yes(server, client, launcher):
     launcher.available = False
     meeting = await create_meeting(client, recording=CLOUD)
     plain = await create_meeting(client)
@@ -134,12 +134,22 @@ async def test_no_free_recorder_or_no_cloud_option_is_unavailable(server, client
         refused = await host.expect("recording", timeout=10, state="unavailable")
         assert refused.get("recordingId") is None and "recorder" in refused["message"]
         await bob.nothing(0.3)  # only the asking host is told
+    prompted = await create_meeting(client, recording={**CLOUD, "startTrigger": "prompt"})
+    launcher.available = True
+    async with Client(server.ws_url, prompted["roomName"]) as host:
+        joined = await host.join(roomKey=room_key(prompted["hostRoomUrl"]))
+        assert joined["recordingOptions"] == {"type": "cloud", "startTrigger": "prompt"}  # the page asks the host
+        await host.send({"type": "recording_start"})  # the host said yes
+        recording_id = (await host.expect("recording", timeout=10, state="starting"))["recordingId"]
+        assert (await client.get(f"/recordings/{recording_id}")).json()["trigger"] == "prompt"
+        await host.send({"type": "recording_stop"})
+        await host.expect("recording", timeout=30, state="stopped")
     async with Client(server.ws_url, plain["roomName"]) as host:
         joined = await host.join(roomKey=room_key(plain["hostRoomUrl"]))
         assert joined["recordingOptions"] == {"type": "none", "startTrigger": "none"}
         await host.send({"type": "recording_start"})
         assert "not enabled" in (await host.expect("recording", state="unavailable"))["message"]
-    assert (await client.get("/recordings")).json()["results"] == []
+    assert [r["trigger"] for r in (await client.get("/recordings")).json()["results"]] == ["prompt"]
 
 
 async def _joined_role(client: Client, role: str, timeout: float = 10.0) -> dict:

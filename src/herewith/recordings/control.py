@@ -196,6 +196,8 @@ class RecordingControl:
         if options is None or options.type != "cloud":
             self._tell(room.room_name, "unavailable", None, "Cloud recording is not enabled for this meeting", to)
             return None
+        if trigger == "manual" and options.start_trigger == "prompt":
+            trigger = "prompt"  # the page asked the host (startTrigger prompt) and the host said yes
         if self.launcher is None or self._closed:
             self._tell(room.room_name, "unavailable", None, "No recorder is available on this server", to)
             return None
