@@ -167,3 +167,19 @@ async def test_events_of_unknown_rooms_are_ignored_and_sinks_never_raise(client,
     room.join(person("B"))
     await await_for(lambda: len(receiver.received) == 1)
     assert receiver.types() == ["room.client.joined"]
+
+
+async def test_a_recorder_does_not_make_a_room_session(client, server, org, receiver):
+    """One person and the cloud recorder are not a session (a session is two participants); the recorder's
+    own join and leave are reported with its role."""
+    hook, room = await _setup(client, server, org, receiver)
+    ann = room.join(person("Ann", "host"))
+    rec = room.join(person("Recorder", "recorder"))
+    server.clock.advance(30)
+    room.leave(rec)
+    room.leave(ann)
+    await await_for(lambda: len(receiver.events()) >= 4)
+    await asyncio.sleep(0.3)
+    assert "room.session.started" not in receiver.types()
+    joined = [e for e in receiver.events() if e["type"] == "room.client.joined"]
+    assert [e["data"]["roleName"] for e in joined] == ["host", "recorder"]

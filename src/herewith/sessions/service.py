@@ -206,14 +206,14 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
             session.add(mine)
             rows.append(mine)
         started = None
-        if active is not None and len(rows) >= 2:
+        if active is not None and _people(rows) >= 2:
             active.below_two_since = None  # back to two or more: the session goes on
             for row in rows:
                 if row.room_session_id is None:
                     row.room_session_id = active.id
         elif active is not None and active.below_two_since is None:
             active.below_two_since = event.at  # stale rows were closed: fewer than two are really in
-        elif active is None and len(rows) >= 2:
+        elif active is None and _people(rows) >= 2:
             started = active = RoomSession(
                 id=str(uuid.uuid4()), organization_id=meeting.organization_id, meeting_id=meeting.id,
                 room_name=meeting.room_name, started_at=event.at,
@@ -230,7 +230,7 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
         return written
 
     # participant.left
-    if active is not None and len(rows) < 2 and active.below_two_since is None:
+    if active is not None and _people(rows) < 2 and active.below_two_since is None:
         active.below_two_since = event.at
     await session.flush()
     left_row = await session.scalar(
@@ -240,6 +240,12 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     session_id = left_row.room_session_id if left_row is not None and left_row.room_session_id else (active.id if active else None)
     await emit("room.client.left", client_data(meeting, session_id, p, event.participants))
     return written
+
+
+def _people(rows: Sequence[RoomParticipant]) -> int:
+    """How many of the open rows are people: a recorder (role ``recorder``) is in the room but never makes
+    a room session start or last (CONTRACT.md, "Insights": a session is two participants)."""
+    return sum(1 for row in rows if row.role_name != "recorder")
 
 
 def participant_info(row: RoomParticipant) -> ParticipantInfo:
