@@ -318,9 +318,10 @@ export class AudioMix {
 
 // ------------------------------------------------------------------------------------------ recording
 // The composite's format: H.264 in WebM (Matroska) where the browser has an H.264 encoder (Chromium: OpenH264),
-// else VP8. A 1280x720 canvas at 25 fps on a 2-core machine (bench/recording.py --encoders): OpenH264 ~0.26
-// core, libvpx VP8 ~0.5 core for the same frames. Both are Matroska: a file cut short plays up to its last
-// chunk.
+// else VP8. A 1280x720 canvas at 25 fps on a 2-core machine (bench/recording.py --encoders): OpenH264 kept 25
+// fps with ~0.25 core in every run; libvpx VP8 needed 0.3-0.6 core when the machine was quiet, and on a busy
+// one took a whole core and still fell to 6-12 fps. An mp4 can also keep H.264 as it is. Both are Matroska:
+// a file cut short plays up to its last chunk.
 export const COMPOSITE_MIMES = ['video/webm;codecs=h264,opus', 'video/webm;codecs=vp8,opus', 'video/webm'];
 export const AUDIO_MIME = 'audio/webm;codecs=opus';
 export const KEYFRAME_INTERVAL_MS = 2000;  // a keyframe every 2 s: the file can be cut and seeked anywhere
