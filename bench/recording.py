@@ -16,7 +16,7 @@ Measured over ``--seconds`` of steady recording (from the ``recording`` state on
 * the composite file: video frames and their time span -> achieved fps, frames dropped against span x 25, and
   the speed as a multiple of real time: frames / (span x 25) (a live encoder that cannot keep up drops frames
   rather than running late; 1.0 = every frame made).
-Target (the issue): real time with <= 1.0 core.
+Target: real time with <= 1.0 core.
 
 ``--encoders`` also runs the isolated encoder check that chose the composite's codec: a 1280x720 canvas redrawn
 25 times a second, recorded by MediaRecorder with H.264 and with VP8 in one headless Chromium; frames kept and
