@@ -29,11 +29,12 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>fake recorder</title><scri
 const q = new URLSearchParams(location.search);
 const id = q.get('id'), mode = q.get('mode');
 const ev = (type, detail) => window.herewithRecorderEvent && window.herewithRecorderEvent(JSON.stringify({type, detail}));
-fetch('/hit?what=load&id=' + id);
 window.herewithRecorder = {stop: async () => { await fetch('/hit?what=stop&id=' + id); ev('stopped'); return {ok: true}; }};
-if (mode !== 'nojoin') setTimeout(() => ev('joined'), 50);
-if (mode === 'selfstop') setTimeout(() => ev('stopped'), 1000);
-if (mode === 'fail') setTimeout(() => ev('failed', 'ingest closed (4403)'), 1000);
+fetch('/hit?what=load&id=' + id).then(() => {  // counted before it says anything
+  if (mode !== 'nojoin') ev('joined');
+  if (mode === 'selfstop') setTimeout(() => ev('stopped'), 1000);
+  if (mode === 'fail') setTimeout(() => ev('failed', 'ingest closed (4403)'), 1000);
+});
 </script>"""
 
 
@@ -158,6 +159,18 @@ async def test_a_page_that_never_joins_fails_within_the_start_timeout(tmp_path: 
     assert list((tmp_path / "recorders").iterdir()) == []
 
 
+async def test_a_chromium_that_dies_while_starting_fails_the_start_at_once(tmp_path: Path, pages: FakePages) -> None:
+    pool = make_pool(tmp_path, start_timeout=30.0)
+    start = asyncio.create_task(pool.start("rec-a", pages.url("rec-a", mode="nojoin")))
+    await until(lambda: pages.count("load", "rec-a") == 1)
+    [pid] = pool.pids("rec-a")
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    assert not await start
+    assert time.monotonic() - t0 < 10  # not the 30 s start timeout
+    assert pool.busy == 0
+
+
 async def test_kill_9_restarts_the_recorder_then_gives_up(tmp_path: Path, pages: FakePages) -> None:
     lost: list[tuple[str, str]] = []
 
@@ -170,7 +183,8 @@ async def test_kill_9_restarts_the_recorder_then_gives_up(tmp_path: Path, pages:
         [pid] = pool.pids("rec-a")
         os.kill(pid, signal.SIGKILL)
         # a new Chromium opens the same page again
-        await until(lambda: pages.count("load", "rec-a") == 2 and pool.pids("rec-a") not in ([], [pid]))
+        await until(lambda: pages.count("load", "rec-a") == 2 and pool.pids("rec-a") not in ([], [pid])
+                    and pool.phase("rec-a") == "joined")
         [pid2] = pool.pids("rec-a")
         assert pool.active("rec-a") and not lost
         os.kill(pid2, signal.SIGKILL)  # the second crash: restarts used up

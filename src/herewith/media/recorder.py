@@ -377,12 +377,21 @@ class RecorderPool:
                            lambda method, params, sid: self._on_event(rec, gen, method, params, sid))
         rec.browser = browser
         rec.session = None
+        rec.phase = "starting"
         rec.joined = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(self.start_timeout):
                 await browser.launch()
                 rec.session = await browser.open_page(rec.url)
-                await rec.joined
+                # joined, or Chromium gone meanwhile (its pipe closes): no waiting out the timeout for a dead one
+                closed = asyncio.ensure_future(browser.closed.wait())
+                try:
+                    await asyncio.wait({rec.joined, closed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    closed.cancel()
+                if not rec.joined.done():
+                    raise RecorderError("chromium exited before the page joined")
+                rec.joined.result()  # raises when the page reported a failure
         except (TimeoutError, RecorderError, OSError) as exc:
             log.warning("recorder_start_failed", recording_id=rec.recording_id, error=str(exc) or type(exc).__name__,
                         chromium=browser.log_tail(600))
