@@ -122,8 +122,10 @@ async def encode(parts: list[Path], output: Path, file_format: str, ffmpeg: str 
     work = output.parent
     common = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-fflags", "+genpts+discardcorrupt"]
     if file_format == "mp4":
+        # fps_mode vfr: MediaRecorder's WebM has millisecond timestamps and no frame rate; with the mp4
+        # muxer's default (cfr) ffmpeg duplicated frames up to 1000 fps (a 21 s file took 118 s to encode).
         video = ["-c:v", "copy"] if copy_video else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-                                                      "-pix_fmt", "yuv420p"]
+                                                      "-pix_fmt", "yuv420p", "-fps_mode", "vfr"]
         codecs = ["-map", "0:v:0?", "-map", "0:a:0?", *video, "-c:a", "aac", "-b:a", "128k",
                   "-movflags", "+faststart", "-f", "mp4"]
     elif file_format == "mkv":
