@@ -21,7 +21,7 @@ async def get_for_organization(session: AsyncSession, organization_id: str, meet
 
 async def get_by_id(session: AsyncSession, meeting_id: str) -> Meeting | None:
     """The meeting with that id, whatever its state (deleted and deactivated ones included)."""
-    return await session.get(Meeting, meeting_id)
+    return await session.scalar(select(Meeting).where(Meeting.id == meeting_id))
 
 
 async def get_by_room_name(session: AsyncSession, room_name: str) -> Meeting | None:
