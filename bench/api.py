@@ -172,11 +172,15 @@ def main() -> None:
                  "seconds": args.seconds, "rounds": args.rounds, "server_cpus": server_cpus, "load_cpus": load_cpus},
         "databases": {},
     }
+    results["load_average"] = {}
     for kind in [d for d in args.databases.split(",") if d]:
         t0 = time.monotonic()
+        before = os.getloadavg()[0]
         results["databases"][kind] = bench_database(kind, args.seconds, args.rounds, args.connections,
                                                     server_cpus, load_cpus)
-        print(f"== {kind} ({time.monotonic() - t0:.0f}s)")
+        # the 1-minute load average before and after: other jobs on the machine move the figures
+        results["load_average"][kind] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        print(f"== {kind} ({time.monotonic() - t0:.0f}s, load average {before:.1f} -> {os.getloadavg()[0]:.1f})")
         for name, r in results["databases"][kind].items():
             print(f"  {name:24} {r['rps_median']:8.1f} req/s  p50 {r['p50_ms_median']:7.2f} ms  "
                   f"p99 {r['p99_ms_median']:7.2f} ms  x{r['ratio_to_trivial']:.2f} of trivial "

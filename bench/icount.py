@@ -17,6 +17,7 @@ Usage::
     .venv/bin/python bench/icount.py                          # healthz, POST, GET on SQLite; limiter off
     .venv/bin/python bench/icount.py --databases sqlite,postgresql  # ... and on PostgreSQL
     .venv/bin/python bench/icount.py --ratelimit memory,redis # GET with each limiter as well (SQLite)
+    .venv/bin/python bench/icount.py --scenarios healthz,post --no-write   # a quick look, nothing written
 
 Writes ``bench/results/icount.json``. Needs valgrind (Debian package ``valgrind``); Redis on 127.0.0.1:6379
 for ``--ratelimit redis``.
@@ -161,21 +162,26 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=640)
     ap.add_argument("--ratelimit", default="", help="also count GET with these limiters (SQLite): memory,redis")
     ap.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
+    ap.add_argument("--scenarios", default="healthz,post,get", help="of healthz,post,get (healthz is the baseline)")
+    ap.add_argument("--no-write", action="store_true", help="print the figures only; leave bench/results alone")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is needed: apt-get install valgrind")
     databases = [d for d in args.databases.split(",") if d]
     if not set(databases) <= {"sqlite", "postgresql"}:
         sys.exit("--databases: sqlite and/or postgresql")
-    runs = {db: {"off": count("off", ["healthz", "post", "get"], args.requests, db)} for db in databases}
+    scenarios = [x for x in args.scenarios.split(",") if x]
+    if "healthz" not in scenarios or not set(scenarios) <= {"healthz", "post", "get"}:
+        sys.exit("--scenarios: healthz and any of post, get")
+    runs = {db: {"off": count("off", scenarios, args.requests, db)} for db in databases}
     for limiter in [x for x in args.ratelimit.split(",") if x]:
         runs.setdefault("sqlite", {})[limiter] = count(limiter, ["get"], args.requests)
     summary = {}
     for db, by_limiter in runs.items():
         off = by_limiter.get("off")
         if off:
-            summary[db] = {"post_vs_healthz": round(off["post"] / off["healthz"], 3),
-                           "get_vs_healthz": round(off["get"] / off["healthz"], 3)}
+            summary[db] = {f"{name}_vs_healthz": round(off[name] / off["healthz"], 3)
+                           for name in ("post", "get") if name in off}
             summary[db].update({f"get_with_{m}_limiter_vs_off": round(r["get"] / off["get"], 3)
                                 for m, r in by_limiter.items() if m != "off"})
     results = {
@@ -187,9 +193,11 @@ def main() -> None:
         "instructions_per_request": runs,
         "ratios": summary,
     }
+    print(json.dumps(summary))
+    if args.no_write:
+        return
     out = ROOT / "bench" / "results" / "icount.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(summary))
     print(f"wrote {out}")
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from herewith import __version__, errors
 from herewith.auth.dependencies import get_organization
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker
+from herewith.db.engine import create_engine, create_read_engine, create_sessionmaker, dispose
 from herewith.db.migrate import upgrade
 from herewith.db.reports import ReportRunner
 from herewith.insights.endpoints import router as insights_router
@@ -75,7 +75,8 @@ log = structlog.get_logger(__name__)
 class Services:
     """Every long-lived part of one Herewith process, built once by :func:`build_services`.
 
-    The database parts (``engine``, ``sessionmaker``) are created without connecting; the lifespan migrates,
+    The database parts (``engine``, ``sessionmaker``, and ``read_engine``, ``read_sessionmaker`` for reads
+    that need no transaction) are created without connecting; the lifespan migrates,
     starts the background work and closes everything in order.
     """
 
@@ -83,6 +84,8 @@ class Services:
     clock: Clock
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     limiter: RateLimiter | None
     room_events: RoomEvents
     meeting_events: MeetingEvents
@@ -106,6 +109,8 @@ class Services:
             "settings": self.settings,
             "clock": self.clock,
             "sessionmaker": self.sessionmaker,
+            "read_engine": self.read_engine,  # the API-key lookup (herewith.auth.dependencies)
+            "read_sessionmaker": self.read_sessionmaker,  # herewith.deps.ReadSessionDep
             "charge_request": rate_limit_enforcer(self.limiter) if self.limiter is not None else None,
             "meeting_events": self.meeting_events,
             "webhook_wakeup": self.webhook_wakeup,
@@ -140,6 +145,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     """Build every part and connect the publishers to their subscribers (no I/O happens here)."""
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
+    read_engine = create_read_engine(settings)
     room_events = RoomEvents()
     meeting_events = MeetingEvents()
     webhook_wakeup = asyncio.Event()
@@ -171,6 +177,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         clock=clock,
         engine=engine,
         sessionmaker=sessionmaker,
+        read_engine=read_engine,
+        read_sessionmaker=create_sessionmaker(read_engine),
         limiter=create_limiter(settings),
         room_events=room_events,
         meeting_events=meeting_events,
@@ -237,7 +245,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             if s.room_lookup_limiter is not None:
                 await s.room_lookup_limiter.aclose()
             await s.reports.stop()
-            await s.engine.dispose()
+            await dispose(s.engine, s.read_engine)
 
     app = FastAPI(
         title="Herewith",

@@ -1,4 +1,4 @@
-"""The one authentication dependency of every ``/v1`` route, and the request session re-exported for endpoints.
+"""The one authentication dependency of every ``/v1`` route, and the request sessions re-exported for endpoints.
 
 Usage::
 
@@ -16,13 +16,16 @@ from fastapi import Depends, Request
 
 from herewith.auth import service
 from herewith.auth.models import OrganizationRef
-from herewith.deps import SessionDep, get_session  # noqa: F401 - re-exported for endpoints
+from herewith.deps import ReadSessionDep, SessionDep, get_session  # noqa: F401 - re-exported for endpoints
 
 
-async def get_organization(request: Request, session: SessionDep) -> OrganizationRef:
-    """The organization of the request's Bearer API key, looked up in the database on every request in the
-    request's own session (:func:`herewith.auth.service.authenticate`: 401 for a missing, unknown or revoked
-    key).
+async def get_organization(request: Request) -> OrganizationRef:
+    """The organization of the request's Bearer API key, looked up in the database on every request
+    (:func:`herewith.auth.service.authenticate`: 401 for a missing, unknown or revoked key).
+
+    The lookup is one SELECT on a connection of the read engine (autocommit; on SQLite a pool of its own
+    beside the writer's) that goes back to the pool before the endpoint runs: no request holds a database
+    connection through its body upload or its endpoint's other waits because it was authenticated.
 
     Then the rate-limit charge: ``request.state.charge_request(request, org)`` from the lifespan state, when
     set (awaited when it returns an awaitable), charges the request's points and raises the contract's 429
@@ -31,8 +34,11 @@ async def get_organization(request: Request, session: SessionDep) -> Organizatio
     and "Rate limiting"). FastAPI caches the result per request, so endpoints that also ask for
     :data:`OrganizationDep` get the same organization, authenticated and charged once.
     """
-    org = await service.authenticate(session, request.headers.get("authorization"))
-    charge = request.state.charge_request
+    state = request.state
+    token = service.bearer_token(request.headers.get("authorization"))
+    async with state.read_engine.connect() as connection:
+        org = await service.authenticate(connection, token)
+    charge = state.charge_request
     if charge is not None:
         pending = charge(request, org)  # decided at once, or an awaitable (the limiter needs Redis)
         if pending is not None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herewith.auth import repository
 from herewith.auth.models import ApiKey, Organization, OrganizationRef
@@ -62,20 +62,26 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey:
     return key
 
 
-async def authenticate(session: AsyncSession, authorization: str | None) -> OrganizationRef:
-    """The organization of an ``Authorization: Bearer <key>`` header's API key, read from the database now,
-    so a revoked key is refused on its very next request, in every process (CONTRACT.md, "Authentication").
-
-    Raises :class:`Unauthorized` (401, "Access token is missing or invalid") for a missing or malformed
-    header and for an unknown or revoked key.
-    """
+def bearer_token(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header. Raises :class:`Unauthorized` (401, "Access
+    token is missing or invalid") for a missing or malformed header (CONTRACT.md, "Authentication")."""
     if not authorization:
         raise Unauthorized()
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise Unauthorized()
-    organization = await repository.organization_by_active_key(session, hash_api_key(token))
+    return token
+
+
+async def authenticate(connection: AsyncConnection, token: str) -> OrganizationRef:
+    """The organization of the API key ``token`` (:func:`bearer_token`), read from the database now, so a
+    revoked key is refused on its very next request, in every process (CONTRACT.md, "Authentication").
+
+    ``connection`` needs no transaction (the read engine's: :func:`herewith.db.engine.create_read_engine`).
+    Raises :class:`Unauthorized` for an unknown or revoked key.
+    """
+    organization = await repository.organization_by_active_key(connection, hash_api_key(token))
     if organization is None:
         raise Unauthorized()
     return organization

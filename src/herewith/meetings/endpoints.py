@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
-from herewith.auth.dependencies import OrganizationDep, SessionDep
+from herewith.auth.dependencies import OrganizationDep, ReadSessionDep, SessionDep
 from herewith.errors import error_response
 from herewith.kit.pagination import parse_limit
 from herewith.meetings import service
@@ -40,18 +41,25 @@ def _urls(request: Request) -> service.RoomUrls:
     return service.RoomUrls(public_url=settings.public_url, signing_key=settings.signing_key)
 
 
+def _json(model: BaseModel, status_code: int = 200) -> Response:
+    """``model`` as the JSON response, serialized once. Returned as a model, FastAPI would validate it
+    against the route's ``response_model`` again before serializing it; ``response_model`` stays on the
+    routes for the OpenAPI document."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
 @router.post("", status_code=201, response_model=MeetingOut, responses={
     409: error_response("No free room name after several attempts (roomNamePattern human-short only)."),
 })
 async def create_meeting(body: CreateMeetingRequest, request: Request, session: SessionDep,
-                         org: OrganizationDep) -> MeetingOut:
+                         org: OrganizationDep) -> Response:
     """Create a meeting (a transient room). 201 with the Meeting; 400 naming the field for bad input."""
     meeting = await service.create_meeting(session, org, body, request.state.clock.now())
-    return service.to_out(meeting, _urls(request), body.fields or ())
+    return _json(service.to_out(meeting, _urls(request), body.fields or ()), 201)
 
 
 @router.get("", response_model=MeetingList, openapi_extra={"parameters": LIST_PARAMETERS})
-async def list_meetings(request: Request, session: SessionDep, org: OrganizationDep) -> MeetingList:
+async def list_meetings(request: Request, session: ReadSessionDep, org: OrganizationDep) -> Response:
     """The organization's meetings, oldest first: ``cursor``, ``limit`` (1..100, default 50), ``fields``,
     ``roomName[startsWith]``."""
     q = request.query_params
@@ -59,15 +67,15 @@ async def list_meetings(request: Request, session: SessionDep, org: Organization
     limit = parse_limit(q.get("limit"))
     rows, cursor = await service.list_meetings(session, org, q.get("cursor"), limit, q.get("roomName[startsWith]"))
     urls = _urls(request)
-    return MeetingList(results=[service.to_out(m, urls, fields) for m in rows], cursor=cursor)
+    return _json(MeetingList(results=[service.to_out(m, urls, fields) for m in rows], cursor=cursor))
 
 
 @router.get("/{meetingId}", response_model=MeetingOut, openapi_extra={"parameters": [FIELDS]})
-async def get_meeting(meetingId: str, request: Request, session: SessionDep, org: OrganizationDep) -> MeetingOut:
+async def get_meeting(meetingId: str, request: Request, session: ReadSessionDep, org: OrganizationDep) -> Response:
     """One meeting; 404 when unknown, deleted or another organization's."""
     fields = service.parse_fields(request.query_params.getlist("fields"))
     meeting = await service.get_meeting(session, org, meetingId)
-    return service.to_out(meeting, _urls(request), fields)
+    return _json(service.to_out(meeting, _urls(request), fields))
 
 
 @router.delete("/{meetingId}", status_code=204)
