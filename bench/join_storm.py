@@ -32,47 +32,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
-import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.support.join_storm import join_and_stay, lost, outbox_events  # noqa: E402
 from tests.support.servers import ProcessServer, create_org_key, create_pg_database, drop_pg_database  # noqa: E402
 
 from herewith.config import Settings  # noqa: E402
 
 ROOM_SIZE = 4  # roomMode normal admits four senders
-
-
-async def _join(ws_url: str, room_name: str, acknowledged: list[tuple[str, str]]) -> None:
-    """Open a connection, send ``join`` and note the participant id if ``joined`` comes back."""
-    try:
-        async with websockets.connect(f"{ws_url}/signal/{room_name.lstrip('/')}", open_timeout=5) as ws:
-            await ws.send(json.dumps({"type": "join", "displayName": "storm"}))
-            async with asyncio.timeout(10):
-                async for raw in ws:
-                    msg = json.loads(raw)
-                    if msg.get("type") == "joined":
-                        acknowledged.append((room_name, msg["participantId"]))
-                        await asyncio.sleep(30)  # stay until the server dies
-                    elif msg.get("type") == "error":
-                        return
-    except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
-        return
-
-
-async def _outbox(settings: Settings) -> list[dict]:
-    from sqlalchemy import select
-
-    from herewith.db.engine import create_engine, create_sessionmaker
-    from herewith.webhooks.models import WebhookEvent
-
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            rows = (await session.scalars(select(WebhookEvent))).all()
-            return [json.loads(r.payload) for r in rows]
-    finally:
-        await engine.dispose()
 
 
 async def one_round(settings: Settings, env: dict[str, str], headers: dict[str, str], joins: int,
@@ -88,7 +56,7 @@ async def one_round(settings: Settings, env: dict[str, str], headers: dict[str, 
                 r = await api.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z"})
                 rooms.append(r.json()["roomName"])
         ws_url = server.base_url.replace("http", "ws")
-        tasks = [asyncio.create_task(_join(ws_url, rooms[i // ROOM_SIZE], acknowledged)) for i in range(joins)]
+        tasks = [asyncio.create_task(join_and_stay(ws_url, rooms[i // ROOM_SIZE], acknowledged)) for i in range(joins)]
         delay = random.uniform(0, max_delay)
         await asyncio.sleep(delay)
     finally:
@@ -96,14 +64,11 @@ async def one_round(settings: Settings, env: dict[str, str], headers: dict[str, 
     await asyncio.gather(*tasks, return_exceptions=True)
     second = ProcessServer(env, log_path=log_dir / "server2.log").start()
     second.stop()
-    events = await _outbox(settings)
-    recorded = {e["data"].get("participantId") for e in events if e["type"] == "room.client.joined"}
-    started_rooms = {e["data"].get("roomName") for e in events if e["type"] == "room.session.started"}
+    events = await outbox_events(settings)
+    lost_joins, lost_sessions = lost(acknowledged, events)
     per_room: dict[str, int] = {}
     for room, _ in acknowledged:
         per_room[room] = per_room.get(room, 0) + 1
-    lost_joins = [pid for _, pid in acknowledged if pid not in recorded]
-    lost_sessions = [room for room, n in per_room.items() if n >= 2 and room not in started_rooms]
     return {"kill_after_s": round(delay, 3), "acknowledged_joins": len(acknowledged),
             "lost_joined_events": len(lost_joins), "rooms_with_two": sum(1 for n in per_room.values() if n >= 2),
             "lost_session_started": len(lost_sessions)}

@@ -146,6 +146,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     read_engine = create_read_engine(settings)
+    read_sessionmaker = create_sessionmaker(read_engine)
     room_events = RoomEvents()
     meeting_events = MeetingEvents()
     webhook_wakeup = asyncio.Event()
@@ -159,7 +160,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     if launcher is not None and hasattr(launcher, "on_lost"):
         launcher.on_lost = recordings.on_recorder_lost  # a recorder that died for good: stop with what exists
     room_events.subscribe(recordings.on_room_event)  # triggers; a room left to its recorders stops recording
-    signaling = Signaling(settings, clock, sessionmaker, room_events,
+    # Room lookups only read: the read engine, so a join never queues behind SQLite's one writer connection.
+    signaling = Signaling(settings, clock, read_sessionmaker, room_events,
                           group_rooms.room_for if group_rooms is not None else None, recordings)
     theme_store = ThemeStore(settings.data_dir / "themes")
 
@@ -178,7 +180,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         engine=engine,
         sessionmaker=sessionmaker,
         read_engine=read_engine,
-        read_sessionmaker=create_sessionmaker(read_engine),
+        read_sessionmaker=read_sessionmaker,
         limiter=create_limiter(settings),
         room_events=room_events,
         meeting_events=meeting_events,

@@ -5,42 +5,13 @@ room records ``participant.joined`` (and the session start) before it sends ``jo
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 
 import httpx
 import pytest
-import websockets
-from sqlalchemy import select
 
-from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker
-from herewith.webhooks.models import WebhookEvent
+from tests.support.join_storm import join_and_stay, lost, outbox_events
 from tests.support.servers import ProcessServer, create_org_key
-
-
-async def _join(ws_url: str, room_name: str, acknowledged: list[tuple[str, str]]) -> None:
-    try:
-        async with websockets.connect(f"{ws_url}/signal/{room_name.lstrip('/')}", open_timeout=5) as ws:
-            await ws.send(json.dumps({"type": "join", "displayName": "storm"}))
-            async with asyncio.timeout(10):
-                async for raw in ws:
-                    msg = json.loads(raw)
-                    if msg.get("type") == "joined":
-                        acknowledged.append((room_name, msg["participantId"]))
-                    elif msg.get("type") == "error":
-                        return
-    except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
-        return
-
-
-async def _outbox(settings: Settings) -> list[dict]:
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            return [json.loads(row.payload) for row in (await session.scalars(select(WebhookEvent))).all()]
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.timeout(180)
@@ -62,17 +33,12 @@ async def test_no_acknowledged_join_is_lost_to_a_kill_during_a_join_storm(settin
                 rooms = [(await api.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z"})).json()["roomName"]
                          for _ in range(5)]
             ws_url = server.base_url.replace("http", "ws")
-            tasks = [asyncio.create_task(_join(ws_url, rooms[i // 4], acknowledged)) for i in range(20)]
+            tasks = [asyncio.create_task(join_and_stay(ws_url, rooms[i // 4], acknowledged)) for i in range(20)]
             await asyncio.sleep(rng.uniform(0.05, 0.6))
         finally:
             server.kill9()
         await asyncio.gather(*tasks)
     assert acknowledged, "no join was acknowledged before the kills"
-    events = await _outbox(settings)
-    recorded = {e["data"]["participantId"] for e in events if e["type"] == "room.client.joined"}
-    assert [pid for _, pid in acknowledged if pid not in recorded] == []
-    started = {e["data"]["roomName"] for e in events if e["type"] == "room.session.started"}
-    per_room: dict[str, int] = {}
-    for room, _ in acknowledged:
-        per_room[room] = per_room.get(room, 0) + 1
-    assert [room for room, n in per_room.items() if n >= 2 and room not in started] == []
+    lost_joins, lost_sessions = lost(acknowledged, await outbox_events(settings))
+    assert lost_joins == []
+    assert lost_sessions == []

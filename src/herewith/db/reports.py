@@ -25,7 +25,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
-from herewith.db.engine import create_engine, create_sessionmaker
+from herewith.db.engine import create_read_engine, create_sessionmaker
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ class ReportRunner:
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
-            self._engine = create_engine(self._settings)
+            self._engine = create_read_engine(self._settings)  # reads only, beside the writer
             self._sessionmaker = create_sessionmaker(self._engine)
             ready.set()
             loop.run_forever()

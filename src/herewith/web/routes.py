@@ -159,7 +159,7 @@ async def _theme(request: Request, room_name: str) -> Any:
     except ImportError:  # pragma: no cover - theming is optional for the page
         return None
     try:
-        async with request.state.sessionmaker() as session:
+        async with request.state.read_sessionmaker() as session:
             return await get_room_theme(session, room_name)
     except Exception:  # noqa: BLE001 - a broken theme must not keep people out of their meeting
         return None
