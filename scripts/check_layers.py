@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "theming": 5,
     "rooms": 4,
     "meetings": 3,
-    "webhooks": 2, "ratelimit": 2, "auth": 2,
+    "webhooks": 2, "ratelimit": 2, "auth": 2, "speech": 2,
     "db": 1, "kit": 1, "deps": 1, "config": 1, "errors": 1, "__init__": 1,
 }
 
