@@ -1,10 +1,12 @@
-"""The ``herewith`` command: serve, db, orgs, keys.
+"""The ``herewith`` command: serve, db, orgs, keys, webhooks (operators: the database directly) and meetings,
+recordings (integrators: the REST API with an organization's key, on the Python SDK).
 
 Usage::
 
     herewith serve --host 127.0.0.1 --port 8080
     herewith orgs create "Acme" --plan grow
     herewith keys create ORG_ID
+    HEREWITH_API_KEY=hw_... herewith meetings create --end-date 2099-02-18T14:23:00Z
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from herewith.auth import service as auth_service
 from herewith.config import Settings
 from herewith.errors import HerewithError
 from herewith.cli._db import run_in_db
+from herewith.cli.meetings import meetings_app
+from herewith.cli.recordings import recordings_app
 from herewith.cli.webhooks import webhooks_app
 
 app = typer.Typer(help="Herewith: self-hosted video meeting rooms with a Whereby-compatible API.", no_args_is_help=True)
@@ -30,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(meetings_app, name="meetings")
+app.add_typer(recordings_app, name="recordings")
 
 
 
