@@ -40,7 +40,8 @@ from herewith.jobs.recordings import RecordingJob
 from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit, TextGuard
-from herewith.kit.logs import configure_logging
+from herewith.kit.logs import RequestId, configure_logging
+from herewith.kit.metrics import HttpMetrics
 from herewith.kit.security_headers import SecurityHeaders
 from herewith.kit.time import Clock
 from herewith.media.group_rooms import GroupRooms
@@ -64,6 +65,8 @@ from herewith.theming.endpoints import router as theme_router
 from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
 from herewith.theming.storage import ThemeStore
 from herewith.web.api_docs import install_api_docs
+from herewith.web.metrics import LiveState, MetricsExporter, WebhookQueue
+from herewith.web.metrics import router as metrics_router
 from herewith.web.routes import create_room_lookup_limiter
 from herewith.web.routes import install as install_room_pages
 from herewith.webhooks.endpoints import router as webhooks_router
@@ -101,6 +104,7 @@ class Services:
     recording_job: RecordingJob
     recording_wakeup: asyncio.Event
     room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
+    metrics: MetricsExporter | None = None  # /metrics (herewith.web.metrics); None while HEREWITH_METRICS_ENABLED is off
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def request_state(self) -> dict[str, Any]:
@@ -120,6 +124,7 @@ class Services:
             "room_lookup_limiter": self.room_lookup_limiter,
             "recordings": self.recordings,
             "recording_wakeup": self.recording_wakeup,
+            "metrics": self.metrics,
         }
 
 
@@ -174,6 +179,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         meeting_events.subscribe(group_rooms.on_meeting_deleted)  # destroys the Janus room
     meeting_events.subscribe(forget_theme)
     meeting_events.subscribe(recordings.on_meeting_ended)  # stops the recording; the file is kept
+    metrics_exporter = None
+    if settings.metrics_enabled:  # gauges of live state, read when /metrics is scraped
+        live = LiveState(signaling, group_rooms, recordings, WebhookQueue(read_sessionmaker, clock.now))
+        metrics_exporter = MetricsExporter(settings, live)
     return Services(
         settings=settings,
         clock=clock,
@@ -196,6 +205,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         recording_job=RecordingJob(sessionmaker, settings, clock, node_id, recording_wakeup, webhook_wakeup),
         recording_wakeup=recording_wakeup,
         room_lookup_limiter=create_room_lookup_limiter(settings),
+        metrics=metrics_exporter,
     )
 
 
@@ -207,7 +217,7 @@ def services_of(app: FastAPI) -> Services:
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the app. ``settings`` default to the environment; ``clock`` lets tests move time."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, clock or Clock())
 
     @asynccontextmanager
@@ -276,6 +286,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    app.include_router(metrics_router)  # GET /metrics (Prometheus; 404 unless HEREWITH_METRICS_ENABLED)
     app.include_router(signaling_router)  # the signaling WebSocket /signal/{roomName}
     app.include_router(recordings_public_router)  # /recordings/files/* downloads, /record/ingest/* WebSocket
     install_api_docs(app, "/v1/docs")
@@ -287,6 +298,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # outermost: nosniff, no-referrer and a Content-Security-Policy on every response, 413s included
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, public_url=settings.public_url)
+    if services.metrics is not None:
+        app.add_middleware(HttpMetrics)  # request latency by route template and status, 413s and 429s included
+    app.add_middleware(RequestId)  # outermost: X-Request-Id in and out, request_id on every log line
     return app
 
 

@@ -12,7 +12,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     port: int = 8080
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as key=value text (default) or one JSON object a line (json: structlog's and "
+                    "uvicorn's, each with the request_id of the request it belongs to; herewith.kit.logs).",
+    )
+    # Prometheus metrics at /metrics (herewith.kit.metrics, herewith.web.metrics)
+    metrics_enabled: bool = Field(default=False, description="Serve /metrics (Prometheus text format). Off: 404.")
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, /metrics asks for Authorization: Bearer <this token> (401 without it).",
+    )
     # Security headers of the HTML pages (herewith.kit.security_headers)
     frame_ancestors: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],

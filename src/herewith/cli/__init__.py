@@ -49,6 +49,7 @@ def serve(
 
     from herewith.app import create_app
     from herewith.kit.gc_tuning import configure_gc
+    from herewith.kit.logs import uvicorn_log_config
 
     overrides: dict[str, Any] = {}
     if host:
@@ -69,8 +70,9 @@ def serve(
         )
     app_ = create_app(settings)
     configure_gc()
+    log_config = uvicorn_log_config(settings.log_level, settings.log_format)  # JSON lines: HEREWITH_LOG_FORMAT=json
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=True, ws_max_size=64 * 1024)
+                proxy_headers=True, ws_max_size=64 * 1024, **({"log_config": log_config} if log_config else {}))
 
 
 @db_app.command("upgrade")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -59,7 +60,7 @@ from herewith.media.janus import (
     JanusUnavailable,
     VideoRoomAdmin,
 )
-from herewith.media.placement import Placement
+from herewith.media.placement import InstanceLoad, Placement
 from herewith.media.sfu_proxy import SfuPeer
 from herewith.media.supervisor import JanusStartError, JanusSupervisor
 from herewith.meetings.events import EndedMeeting, EndReason
@@ -501,6 +502,16 @@ class GroupRooms:
                     await room.ensure(check=True)
                 except (JanusError, JanusUnavailable) as exc:
                     log.warning("janus room %s: recreate after restart failed: %s", room.room_id, exc)
+
+    def instance_loads(self) -> list[InstanceLoad]:
+        """Each Janus instance: ``url``, ``rooms``, ``participants``, ``up`` (the local Janus counts as down
+        while its process is not running), for ``/metrics``; empty before Janus started."""
+        if self.placement is None:
+            return []
+        loads = self.placement.loads()
+        if self.supervisor is not None and not self.supervisor.running:
+            loads = [dataclasses.replace(load, up=False) for load in loads]
+        return loads
 
     def stats(self) -> dict[str, Any]:
         return {

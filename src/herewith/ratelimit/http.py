@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from herewith.auth.models import OrganizationRef
 from herewith.errors import HerewithError
+from herewith.kit import metrics
 
 from .core import Decision, RateLimiter, RateLimiterUnavailable, budget_for, cost_of
 
@@ -75,6 +76,7 @@ def rate_limit_enforcer(limiter: RateLimiter) -> Callable[[Request, Organization
     def apply(request: Request, key: str, decision: Decision) -> None:
         request.scope["state"][STATE_KEY] = decision
         if not decision.allowed:
+            metrics.RATE_LIMIT_REFUSALS.labels("api").inc()
             # X-RateLimit-* are added by RateLimitHeaders, as on every charged response.
             raise HerewithError(f"Rate limit active for throttle key: {key}", status=429,
                                 data={"msLeft": decision.retry_after_ms},

@@ -156,6 +156,13 @@ class RecordingControl:
         except Exception:  # noqa: BLE001 - a room must never break the control
             log.exception("recording_notify_failed", room_name=room_name)
 
+    def running(self) -> dict[str, int]:
+        """Recordings this node runs, by state: ``{"starting": n, "recording": n}`` (for ``/metrics``)."""
+        counts = {STARTING: 0, RECORDING: 0}
+        for active in self._by_id.values():
+            counts[active.state] = counts.get(active.state, 0) + 1
+        return counts
+
     def state(self, room_name: str) -> dict[str, Any] | None:
         """``{"state": "starting"|"recording", "recordingId": id}`` of the room's running recording, or None."""
         active = self._rooms.get(room_name)

@@ -41,6 +41,7 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from herewith.config import Settings
+from herewith.kit import metrics
 from herewith.signaling import protocol as p
 from herewith.signaling.live_room import CLOSE_NORMAL, CLOSE_POLICY
 from herewith.signaling.router import ParticipantSignal, Router
@@ -266,6 +267,7 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                     break
                 continue
             if not budget.take():
+                metrics.RATE_LIMIT_REFUSALS.labels("signaling").inc()
                 # Every dropped frame is a strike; the error goes out at most once a second (never an amplifier).
                 now = time.monotonic()
                 if now - last_rate_error > 1.0:
@@ -284,6 +286,7 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                 if strike(exc.code, exc.message):
                     break
                 continue
+            metrics.SIGNALING_MESSAGES.labels(msg.type).inc()
             try:
                 if signal is None:
                     if msg.type == "ping":
@@ -297,7 +300,9 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                     if signal is None:  # refused: the error and the close are queued on conn
                         break
                 else:
+                    started = time.perf_counter()
                     await signal.send(msg)
+                    metrics.SIGNALING_RELAY_SECONDS.labels(msg.type).observe(time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - no frame may crash the server
                 log.exception("signaling_handler_failed", type=getattr(msg, "type", None))
                 conn.send_text(p.dump(p.error(p.ErrorCode.INTERNAL, "Internal error", getattr(msg, "type", None))))

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel
 
+from herewith.kit import metrics
 from herewith.kit.sdp import parse_sdp
 from herewith.kit.time import format_utc
 from herewith.signaling import protocol as p
@@ -353,6 +354,7 @@ class LiveRoom:
         if self.members.get(member.id) is not member:
             return "refused"  # gone while its join was recorded (disconnected, or the room ended)
         member.pending = False
+        metrics.PARTICIPANTS_JOINED.labels(self.ref.room_mode, member.role).inc()
         recording, recording_options = await self._recording_for_joined()
         if self.members.get(member.id) is not member:
             return "refused"
@@ -608,6 +610,7 @@ class LiveRoom:
             await self.config.sfu.left(participant_id, reason)
         if not member.pending:  # nobody was told of a member whose join was still being recorded
             self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
+            metrics.PARTICIPANTS_LEFT.labels(self.ref.room_mode, member.role).inc()
         await self._event("participant.left", member)
         self._recording_detach_if_empty()
 
@@ -630,6 +633,8 @@ class LiveRoom:
         while self.members:
             last = next(reversed(self.members))
             member = self.members.pop(last)
+            if not member.pending:
+                metrics.PARTICIPANTS_LEFT.labels(self.ref.room_mode, member.role).inc()
             if self.config.sfu is not None:
                 await self.config.sfu.left(member.id, "ended")
             await self._event("participant.left", member)

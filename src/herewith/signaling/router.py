@@ -105,6 +105,11 @@ class Router(ABC):
     def stats(self) -> dict[str, int]:
         """``{"rooms": n, "connections": n}`` of this router, for health and benchmarks."""
 
+    def census(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """Live rooms by room mode (``{"normal": n, "group": n}``) and participants in a call by ``(room mode,
+        role)``, for the ``/metrics`` gauges. Reads memory only; a router that cannot tell returns empty maps."""
+        return {}, {}
+
     async def close(self) -> None:
         """Stop timers; called at shutdown."""
 
@@ -175,6 +180,17 @@ class LocalRouter(Router):
 
     def stats(self) -> dict[str, int]:
         return {"rooms": len(self._rooms), "connections": sum(r.connection_count() for r in self._rooms.values())}
+
+    def census(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        rooms: dict[str, int] = {}
+        people: dict[tuple[str, str], int] = {}
+        for room in self._rooms.values():
+            mode = room.ref.room_mode
+            rooms[mode] = rooms.get(mode, 0) + 1
+            for member in room.members.values():
+                if not member.pending:
+                    people[(mode, member.role)] = people.get((mode, member.role), 0) + 1
+        return rooms, people
 
     async def close(self) -> None:
         for timer in self._drop_timers.values():

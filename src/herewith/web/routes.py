@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from herewith import __version__
 from herewith.config import Settings
+from herewith.kit import metrics
 from herewith.ratelimit.core import RateLimiter, RateLimiterUnavailable
 from herewith.ratelimit.setup import create_limiter
 from herewith.rooms import service as rooms
@@ -104,6 +105,7 @@ async def _too_many_lookups(request: Request) -> Response | None:
             return None
     if decision.allowed:
         return None
+    metrics.RATE_LIMIT_REFUSALS.labels("room_page").inc()
     page = _status_page(request, 429, "Too many requests",
                         "Too many room links were opened from your network. Wait a minute and try again.")
     page.headers["Retry-After"] = str(decision.retry_after_seconds)

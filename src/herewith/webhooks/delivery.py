@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
+from herewith.kit import metrics
 from herewith.webhooks import repository
 from herewith.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from herewith.webhooks.signing import SIGNATURE_HEADERS, sign
@@ -257,6 +258,7 @@ async def record(
         next_at = max(now + timedelta(seconds=retry_delay(settings, item.attempt)), held_until + BEHIND)
         if next_at > event.give_up_at:
             event.state = repository.FAILED
+            metrics.WEBHOOK_EVENTS_FAILED.inc()
         else:
             event.state = repository.PENDING
             event.next_attempt_at = next_at
@@ -397,6 +399,7 @@ class DeliveryPool:
             self._failures[item.endpoint_id] = failures + 1
             if held_until is not None:
                 self._held[item.endpoint_id] = held_until
+        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if outcome.succeeded else "failed").inc()
         log.info("webhook_attempt", event_id=item.event_id, type=item.type, attempt=item.attempt,
                  status=outcome.status_code, error=outcome.error, ms=outcome.duration_ms)
 

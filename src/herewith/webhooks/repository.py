@@ -199,3 +199,23 @@ async def hold_endpoint(session: AsyncSession, endpoint_id: str, until: datetime
         .values(next_attempt_at=until)
         .execution_options(synchronize_session=False)
     )
+
+
+async def queue_stats(session: AsyncSession) -> tuple[dict[str, int], datetime | None]:
+    """The outbox's unfinished events: ``({"pending": n, "sending": n}, created_at of the oldest or None)``.
+
+    One grouped statement over the ``(state, next_attempt_at)`` index; for the ``/metrics`` gauges (webhook
+    queue depth, age of the oldest pending event), read through the read engine off the relay path.
+    """
+    rows = (await session.execute(
+        select(WebhookEvent.state, func.count(), func.min(WebhookEvent.created_at))
+        .where(WebhookEvent.state.in_(WAITING))
+        .group_by(WebhookEvent.state)
+    )).all()
+    depth = {state: 0 for state in WAITING}
+    oldest: datetime | None = None
+    for state, count, first in rows:
+        depth[state] = int(count)
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
+    return depth, oldest
