@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
+from PIL import Image
 from herewith_client import (
     AsyncHerewith,
     AsyncPage,
@@ -117,10 +119,15 @@ async def test_recordings_list_link_and_download(server, org, sdk: Herewith, asy
     assert [r.recordingId for r in sdk.recordings.list()] == [busy]
 
 
-def test_theming(sdk: Herewith):
+def test_theming(sdk: Herewith, server):
     meeting = sdk.meetings.create(end_date=END)
     assert sdk.theming.set_tokens(meeting.roomName, primary="#112233", focus="#abcdef") is None
     sdk.theming.set_background(meeting.roomName, palette="purple", theme="mountains")
+    logo = io.BytesIO()
+    Image.new("RGB", (400, 120), (30, 60, 200)).save(logo, "PNG")
+    sdk.theming.set_logo(meeting.roomName, logo.getvalue())
+    served = httpx.get(f"{server.base_url}/themes/rooms{meeting.roomName}/logo", timeout=30)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
     sdk.theming.reset_logo(meeting.roomName)
     with pytest.raises(BadRequestError) as bad:
         sdk.theming.set_tokens(meeting.roomName, primary="red")

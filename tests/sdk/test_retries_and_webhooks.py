@@ -5,6 +5,7 @@ secret."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -101,6 +102,24 @@ async def _append(items: list, item: object) -> None:
     items.append(item)
 
 
+async def _check_insights(sdk: AsyncHerewith, room_name: str) -> None:
+    """The insights resources parse the server's answers about a live room session of Ann and Bob."""
+    rooms = [r async for r in sdk.insights.rooms(room_name=room_name)]
+    assert [(r.roomName, r.totalSessions) for r in rooms] == [(room_name, 1)]
+    sessions = [s async for s in sdk.insights.room_sessions(room_name=room_name)]
+    assert len(sessions) == 1 and sessions[0].endedAt is None
+    people = [p async for p in sdk.insights.participants(room_session_id=sessions[0].roomSessionId, limit=1)]
+    assert [(p.displayName, p.externalId) for p in people] == [("Ann", "ann-1"), ("Bob", "bob-1")]
+    detail = None
+    for _ in range(100):  # the stats sample is recorded in order after the joins, without an acknowledgement
+        detail = await sdk.insights.participant(room_session_id=sessions[0].roomSessionId,
+                                                participant_id=people[0].participantId)
+        if detail and detail[0].samples.get("bitrateSend"):
+            break
+        await asyncio.sleep(0.1)
+    assert detail and detail[0].userAgent == "UA Ann" and detail[0].samples["bitrateSend"][0]["value"] == 500_000
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
@@ -112,9 +131,13 @@ async def test_verify_webhook_accepts_a_real_delivery_and_refuses_tampering(serv
     hook = await async_sdk.webhooks.create(url=receiver.url, events=["room.client.joined"], description="sdk test")
     assert hook.secret.startswith("whsec_") and [w.webhookId async for w in async_sdk.webhooks.list()] == [hook.webhookId]
     meeting = await async_sdk.meetings.create(end_date=END)
-    async with Client(server.ws_url, meeting.roomName) as ann:
-        await ann.join(displayName="Ann", externalId="ann-1")
-        await await_for(lambda: receiver.received, timeout=30)
+    async with Client(server.ws_url, meeting.roomName) as ann, Client(server.ws_url, meeting.roomName) as bob:
+        await ann.join(displayName="Ann", externalId="ann-1", userAgent="UA Ann")
+        await bob.join(displayName="Bob", externalId="bob-1")
+        await ann.send({"type": "stats", "packetLossSend": 0.5, "packetLossRecv": 0.0, "bitrateSend": 500_000,
+                        "bitrateRecv": 400_000, "sampleRateMs": 5000})
+        await await_for(lambda: len(receiver.received) >= 2, timeout=30)
+        await _check_insights(async_sdk, meeting.roomName)
     delivery = receiver.received[0]
     body, header = delivery.body, delivery.headers["Whereby-Signature"]
 
@@ -144,7 +167,10 @@ async def test_verify_webhook_accepts_a_real_delivery_and_refuses_tampering(serv
             verify_webhook(body, broken, hook.secret)
 
     deliveries = await async_sdk.webhooks.deliveries(hook.webhookId)
-    assert [(d.eventId, d.succeeded, d.statusCode) for d in deliveries.results] == [(event.id, True, 200)]
+    received_ids = [verify_webhook(r.body, r.headers["Whereby-Signature"], hook.secret).id for r in receiver.received]
+    assert len(received_ids) == 2 and received_ids[0] == event.id
+    assert [(d.eventId, d.succeeded, d.statusCode) for d in deliveries.results] == [
+        (i, True, 200) for i in reversed(received_ids)]  # newest first
     rotated = await async_sdk.webhooks.rotate_secret(hook.webhookId)
     assert rotated.secret != hook.secret
     await async_sdk.webhooks.delete(hook.webhookId)

@@ -30,3 +30,23 @@ def test_sdk_imports_only_httpx_pydantic_and_the_standard_library():
     project = tomllib.loads((SDK / "pyproject.toml").read_text())["project"]
     assert project["name"] == "herewith-client"
     assert sorted(d.split(">")[0] for d in project["dependencies"]) == ["httpx", "pydantic"]
+
+
+def test_retry_after_in_seconds_or_as_an_http_date():
+    import email.utils
+    import time
+
+    import httpx
+    from herewith_client._retry import retry_after_seconds, wait_for_response
+
+    def answer(status: int, headers: dict[str, str], body: dict | None = None) -> httpx.Response:
+        return httpx.Response(status, headers=headers, json=body)
+
+    assert retry_after_seconds(answer(429, {"Retry-After": "7"})) == 7
+    in_ten = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8 <= retry_after_seconds(answer(429, {"Retry-After": in_ten})) <= 10
+    assert retry_after_seconds(answer(429, {}, {"error": "x", "data": {"msLeft": 1500}})) == 1.5
+    assert wait_for_response(answer(429, {"Retry-After": "90"}), max_wait=60) is None  # longer than the client waits
+    assert wait_for_response(answer(503, {"Retry-After": "1"}), max_wait=60) == 1
+    assert wait_for_response(answer(503, {}), max_wait=60) is None  # a plain 503 is final
+    assert wait_for_response(answer(500, {"Retry-After": "1"}), max_wait=60) is None
