@@ -12,6 +12,7 @@ WebSocket at ``/signal/{roomName}``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from pathlib import Path
@@ -34,6 +35,11 @@ HERE = Path(__file__).parent
 STATIC_PREFIX = "/room-static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
+
+
+@functools.cache
+def _embed_js() -> bytes:
+    return (HERE / "static" / "embed.js").read_bytes()  # 5 kB, read once per process
 
 
 # Characters that could end or change the meaning of a <script> element's text, or a JavaScript string
@@ -110,6 +116,15 @@ async def _too_many_lookups(request: Request) -> Response | None:
                         "Too many room links were opened from your network. Wait a minute and try again.")
     page.headers["Retry-After"] = str(decision.retry_after_seconds)
     return page
+
+
+@router.api_route("/embed.js", methods=["GET", "HEAD"])
+async def embed_script() -> Response:
+    """``<herewith-embed>`` (``static/embed.js``, an ES module) for pages of any origin: module scripts are
+    fetched with CORS, so it carries ``Access-Control-Allow-Origin: *`` (it is public code and reads nothing of
+    the visitor's). Declared before ``/{roomName}``, which would otherwise take the path for a room name."""
+    return Response(_embed_js(), media_type="text/javascript; charset=utf-8",
+                    headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"})
 
 
 @router.api_route("/{roomName}", methods=["GET", "HEAD"], response_class=HTMLResponse)

@@ -9,12 +9,19 @@ import {MeshMedia} from './mesh.js';
 import {StatsSampler} from './stats.js';
 import {gridLayout, gridTiles, initials, shownInPeople} from './composite.js';
 import {RecordingControls} from './recording-ui.js';
+import {EmbedBridge, Panels, applyRoomOptions, roomOptions} from './embed-bridge.js';
 
 const config = JSON.parse(document.getElementById('herewith-config').textContent);
 const params = new URLSearchParams(location.search);
 const roomKey = params.get('roomKey');
 const $ = id => document.getElementById(id);
 const FORBIDDEN_NAME = /[$!<>:;]/;
+// Room URL parameters of embedding (embed-bridge.js: chat=off, minimal, audio=off, ...) and the postMessage
+// bridge to an embedding page; `emit` is a no-op unless the page is embedded with a known parent origin.
+const options = roomOptions(params);
+applyRoomOptions(options);
+let bridge = null;
+const emit = (event, detail) => { if (bridge) bridge.emit(event, detail); };
 
 const state = {
   phase: 'precall',           // precall | connecting | lobby | knocking | call | ended
@@ -86,6 +93,7 @@ function notice(text, kind = 'info') {
 }
 
 function finish(title, text, {retry = false} = {}) {
+  if (state.phase !== 'ended') emit('leave', {reason: title});
   state.phase = 'ended';
   state.ending = {title, text};
   log('finished', {title});
@@ -142,7 +150,10 @@ async function precall() {
     for (const id of ['pre-mic', 'pre-cam', 'camera-select', 'mic-select']) $(id).closest('label, .toggles').hidden = true;
     $('preview').closest('.preview-wrap').hidden = true;
   } else {
+    if (!options.cameraAccess) local.allowVideo = false;   // ?cameraAccess=off: audio only
     const res = await local.start();
+    if (!options.audio) local.setEnabled('audio', false);   // ?audio=off / ?video=off: join muted / camera off
+    if (!options.video) local.setEnabled('video', false);
     $('preview').srcObject = local.stream;
     if (res.error === 'denied') {
       $('media-notice').textContent = 'Your browser blocked the camera and microphone. You can still join and see and hear others; they will not see or hear you. Allow access in the browser settings and reload to send.';
@@ -192,10 +203,11 @@ function wire(sig) {
   sig.on('open', m => { if (m.reconnect) teardownMedia(); });
   sig.on('joined', onJoined);
   sig.on('room_locked', () => { state.phase = 'lobby'; $('knock-text').textContent = 'Knock to ask a host to let you in.'; $('knock-button').hidden = false; show('knock'); });
-  sig.on('knock_pending', () => { state.phase = 'knocking'; $('knock-text').textContent = 'Waiting for a host to let you in…'; $('knock-button').hidden = true; show('knock'); });
-  sig.on('participant_joined', m => { state.participants.set(m.participant.id, m.participant); if (media) media.participantJoined(m.participant); render(); });
+  sig.on('knock_pending', () => { emit('knock', {}); state.phase = 'knocking'; $('knock-text').textContent = 'Waiting for a host to let you in…'; $('knock-button').hidden = true; show('knock'); });
+  sig.on('participant_joined', m => { emit('participant_join', {participant: embedParticipant(m.participant)}); state.participants.set(m.participant.id, m.participant); if (media) media.participantJoined(m.participant); render(); });
   sig.on('participant_left', m => {
     const p = state.participants.get(m.participantId);
+    if (p) emit('participant_leave', {participant: embedParticipant(p), reason: m.reason});
     state.participants.delete(m.participantId);
     if (media) media.participantLeft(m.participantId);
     state.streams.delete(`${m.participantId}:camera`); state.streams.delete(`${m.participantId}:screen`);
@@ -214,7 +226,7 @@ function wire(sig) {
   // group rooms on the SFU (sfu.js, issue 7): Janus's answers and offers, and restarts
   for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) sig.on(t, m => { if (media) media.signal(m); });
   sig.on('chat', m => { state.chat.push(m); renderChat(); });
-  sig.on('recording', m => recording.update(m));
+  sig.on('recording', m => { recording.update(m); emit('recording_status_change', {status: m.state === 'recording' ? 'started' : m.state}); });
   sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
   sig.on('knock_cancelled', m => { state.knocks.delete(m.participantId); render(); });
   sig.on('knock_handled', m => {
@@ -227,6 +239,7 @@ function wire(sig) {
     notice(`A host ${m.kind === 'audio' ? 'muted your microphone' : 'turned off your camera'}`);
   });
   sig.on('removed', () => finish('You were removed', 'A host removed you from this meeting.'));
+  sig.on('ended', m => emit('meeting_end', {reason: m.reason}));
   sig.on('ended', m => finish('The meeting has ended',
     m.reason === 'deleted' ? 'This meeting room was deleted. Everyone has been disconnected.'
       : m.reason === 'expired' ? 'This meeting room has expired.' : 'A host ended the meeting for everyone.'));
@@ -237,7 +250,7 @@ function wire(sig) {
     else if (m.code === 'knock_rejected') finish('You were not let in', m.message);
     else { notice(m.message, 'error'); state.notices.push({text: m.code, kind: 'error'}); }
   });
-  sig.on('reconnecting', () => { $('conn-status').hidden = false; state.reconnecting = true; });
+  sig.on('reconnecting', () => { $('conn-status').hidden = false; state.reconnecting = true; emit('connection_status_change', {status: 'unstable'}); });
   sig.on('closed', m => {
     if (state.phase === 'ended') return;
     if (m.final) {
@@ -267,8 +280,10 @@ async function onJoined(m) {
   state.resumeToken = m.resumeToken;
   state.iceServers = m.iceServers;
   state.locked = m.room.locked;
+  if (state.reconnecting) emit('connection_status_change', {status: 'stable'});
   state.reconnecting = false;
   $('conn-status').hidden = true;
+  if (!('joined' in state.timings)) emit('join', {participantId: m.participantId, role: m.role});
   mark('joined');
   for (const p of m.participants) state.participants.set(p.id, p);
   const me = {id: m.participantId, role: m.role};
@@ -310,7 +325,9 @@ function sendUpdate() {
 }
 
 function setEnabled(kind, on) {
+  const before = local.enabled[kind];
   local.setEnabled(kind, on);
+  if (local.enabled[kind] !== before) emit(kind === 'audio' ? 'microphone_toggle' : 'camera_toggle', {enabled: local.enabled[kind]});
   renderToggles();
   if (state.phase === 'call' && signaling) sendUpdate();
   render();
@@ -323,6 +340,7 @@ async function startScreenShare(stream) {
     await media.setScreen(s);
     sendUpdate();
     render();
+    emit('screenshare_toggle', {enabled: true});
     return true;
   } catch (e) {
     notice('Screen sharing was not started.');
@@ -337,6 +355,7 @@ async function stopScreenShare() {
   sendUpdate();
   removeTile(state.self, 'screen');
   render();
+  emit('screenshare_toggle', {enabled: false});
 }
 local.onscreenended = () => stopScreenShare();
 
@@ -600,6 +619,27 @@ window.herewith = {
   setCamera: on => setEnabled('video', on),
   dropConnection: () => { if (signaling && signaling.ws) signaling.ws.close(4000, 'test'); },
 };
+
+// The participant as an embedding page sees it (participant_join / participant_leave events).
+function embedParticipant(p) {
+  return {id: p.id, displayName: p.displayName || null, role: p.role};
+}
+const panels = new Panels(options, emit);
+const toggle = (kind, on) => setEnabled(kind, typeof on === 'boolean' ? on : !local.enabled[kind]);
+if (!recorderMode) {
+  bridge = new EmbedBridge(params, {
+    toggleCamera: on => toggle('video', on),
+    toggleMicrophone: on => toggle('audio', on),
+    toggleScreenshare: on => ((typeof on === 'boolean' ? on : !local.screen) ? startScreenShare() : stopScreenShare()),
+    toggleChat: on => panels.toggle('chat', on),
+    togglePeople: on => panels.toggle('people', on),
+    startRecording: () => recording.start(),
+    stopRecording: () => recording.stop(),
+    knock: () => knock(),
+    leave: () => leave(),
+  });
+  window.herewith.embed = {options, panels, get origin() { return bridge.origin; }, sent: () => bridge.sent.slice()};
+}
 
 if (recorderMode) import('./recorder.js').then(m => m.runRecorder(config, params));
 else precall();

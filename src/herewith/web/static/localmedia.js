@@ -15,6 +15,7 @@ export class LocalMedia {
     this.screen = null;                // MediaStream of the screen share, when sharing
     this.listeners = [];               // fn(kind, track|null)
     this.onscreenended = null;
+    this.allowVideo = true;            // false: never ask for a camera (?cameraAccess=off)
   }
 
   track(kind) {
@@ -31,13 +32,13 @@ export class LocalMedia {
 
   async start() {
     try {
-      const s = await navigator.mediaDevices.getUserMedia({audio: this.constraints('audio'), video: this.constraints('video')});
+      const s = await navigator.mediaDevices.getUserMedia({audio: this.constraints('audio'), video: this.allowVideo && this.constraints('video')});
       s.getTracks().forEach(t => this.stream.addTrack(t));
       this.error = null;
     } catch (e) {
       this.error = (e && (e.name === 'NotAllowedError' || e.name === 'SecurityError')) ? 'denied' : 'unavailable';
       if (this.error === 'unavailable') {  // maybe one of the two devices works
-        for (const kind of ['audio', 'video']) {
+        for (const kind of this.allowVideo ? ['audio', 'video'] : ['audio']) {
           try {
             const s = await navigator.mediaDevices.getUserMedia({[kind]: this.constraints(kind)});
             s.getTracks().forEach(t => this.stream.addTrack(t));
