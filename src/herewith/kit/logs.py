@@ -224,5 +224,9 @@ class RequestId:
                 message["headers"] = [*(message.get("headers") or []), (REQUEST_ID_HEADER, raw_id)]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        # bind/reset rather than bound_contextvars(), which first copies every bound variable (a few us more)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
             await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
