@@ -50,3 +50,12 @@ def test_retry_after_in_seconds_or_as_an_http_date():
     assert wait_for_response(answer(503, {"Retry-After": "1"}), max_wait=60) == 1
     assert wait_for_response(answer(503, {}), max_wait=60) is None  # a plain 503 is final
     assert wait_for_response(answer(500, {"Retry-After": "1"}), max_wait=60) is None
+
+
+def test_sdk_type_checks_strictly(tmp_path):
+    """The SDK's annotations hold (it ships ``py.typed``, so integrators' type checkers read them)."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"),
+                          str(SDK / "src" / "herewith_client")], capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -17,7 +17,7 @@ import asyncio
 import os
 import time
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 from pydantic import TypeAdapter
@@ -161,8 +161,17 @@ class Herewith(_BaseClient):
             time.sleep(wait)
             attempt += 1
 
+    @overload
+    def _request(self, method: str, path: str, *, cast: type[T], params: dict[str, Any] | None = None,
+                 json: Any = None, files: Any = None) -> T: ...
+
+    @overload
+    def _request(self, method: str, path: str, *, cast: None = None, params: dict[str, Any] | None = None,
+                 json: Any = None, files: Any = None) -> None: ...
+
     def _request(self, method: str, path: str, *, cast: Any = None, params: dict[str, Any] | None = None,
                  json: Any = None, files: Any = None) -> Any:
+        """Send (with retries) and return the body as ``cast`` (None for no body); raise the status's error."""
         return self._parse(self._send(method, path, params=params, json=json, files=files), cast)
 
     def _list(self, path: str, item: type[T], params: dict[str, Any] | None = None) -> SyncPage[T]:
@@ -224,8 +233,17 @@ class AsyncHerewith(_BaseClient):
             await asyncio.sleep(wait)
             attempt += 1
 
+    @overload
+    async def _request(self, method: str, path: str, *, cast: type[T], params: dict[str, Any] | None = None,
+                       json: Any = None, files: Any = None) -> T: ...
+
+    @overload
+    async def _request(self, method: str, path: str, *, cast: None = None, params: dict[str, Any] | None = None,
+                       json: Any = None, files: Any = None) -> None: ...
+
     async def _request(self, method: str, path: str, *, cast: Any = None, params: dict[str, Any] | None = None,
                        json: Any = None, files: Any = None) -> Any:
+        """See :meth:`Herewith._request`."""
         return self._parse(await self._send(method, path, params=params, json=json, files=files), cast)
 
     def _list(self, path: str, item: type[T], params: dict[str, Any] | None = None) -> AsyncPaginator[T]:

@@ -41,12 +41,12 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         ms_left = response.json().get("data", {}).get("msLeft")
     except (ValueError, AttributeError):
         return None
-    return max(0.0, ms_left / 1000) if isinstance(ms_left, (int, float)) else None
+    return max(0.0, float(ms_left) / 1000) if isinstance(ms_left, (int, float)) else None
 
 
 def backoff(attempt: int) -> float:
     """The wait before retry ``attempt`` (0 for the first) after a connection error."""
-    return min(0.5 * 2**attempt, 8.0) * random.uniform(0.75, 1.25)
+    return min(0.5 * 2.0**attempt, 8.0) * random.uniform(0.75, 1.25)
 
 
 def wait_for_response(response: httpx.Response, max_wait: float) -> float | None:

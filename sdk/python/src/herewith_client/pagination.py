@@ -49,7 +49,7 @@ class SyncPage(Generic[T]):
                 return
             page = page.next_page()
 
-    def __iter__(self) -> Iterator[T]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[T]:
         for page in self.iter_pages():
             yield from page.results
 
