@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "media": 8,
     "signaling": 7,
     "sessions": 6, "insights": 6, "recordings": 6,
-    "theming": 5,
+    "theming": 5, "metered": 5,
     "rooms": 4,
     "meetings": 3,
     "webhooks": 2, "ratelimit": 2, "auth": 2, "speech": 2,

@@ -48,6 +48,7 @@ from herewith.media.group_rooms import GroupRooms
 from herewith.media.setup import create_group_rooms
 from herewith.meetings.endpoints import router as meetings_router
 from herewith.meetings.events import MeetingEvents
+from herewith.metered.endpoints import router as metered_router
 from herewith.ratelimit.core import RateLimiter
 from herewith.ratelimit.http import RateLimitHeaders, rate_limit_enforcer
 from herewith.ratelimit.setup import create_limiter
@@ -281,6 +282,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])  # JSON-or-upload bodies
     errors.document_errors(app, "/v1/")  # each /v1 operation lists the error statuses it returns, no 422
     app.include_router(themes_public_router)  # public /themes/* images
+    app.include_router(metered_router)  # the second vendor's room API: /api/v1 with ?secretKey= (docs/metered.md)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -35,5 +35,9 @@ class Meeting(Base):
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     live_transcription: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     streaming: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Rules enforced in the room (herewith.rooms.policy.RoomPolicy.to_json) and the options as the creating
+    # API gave them (the second vendor's room API answers them back); both null for plain meetings.
+    room_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    api_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

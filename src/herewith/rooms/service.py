@@ -25,6 +25,7 @@ from herewith.config import Settings
 from herewith.kit.crypto import hmac_digest
 from herewith.kit.time import add_clamped
 from herewith.meetings import repository as meetings_repository
+from herewith.rooms.policy import DEFAULT_POLICY, RoomPolicy
 
 DEACTIVATE_AFTER_END = timedelta(hours=1)
 ROOM_NAME_MAX = 100
@@ -42,6 +43,14 @@ class RoomGone(Exception):
         self.reason = reason
 
 
+class RoomNotOpen(Exception):
+    """The room's policy does not let anyone in yet (``not_before``); ``message`` says from when."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class RoomRef:
     """What signaling and the room page need of a meeting (read once per join)."""
@@ -53,6 +62,19 @@ class RoomRef:
     is_locked: bool
     template_type: str | None
     end_date: datetime
+    policy: RoomPolicy = DEFAULT_POLICY  # herewith.rooms.policy: rules beyond the meeting's
+
+
+def check_open(ref: RoomRef, now: datetime) -> None:
+    """Apply the room policy's join window at ``now``: raises :class:`RoomNotOpen` before ``not_before``
+    and :class:`RoomGone` (``expired``) from ``expires_at`` on (CONTRACT.md, "Another vendor's room options":
+    users cannot join before notBeforeUnixSec nor after expireUnixSec)."""
+    refusal = ref.policy.join_refusal(now)
+    if refusal is None:
+        return
+    if refusal[0] == "not_yet":
+        raise RoomNotOpen(refusal[1])
+    raise RoomGone("expired")
 
 
 def normalize_room_name(name: str) -> str:
@@ -113,7 +135,8 @@ async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
     """The live room named ``room_name`` (with or without the leading slash) at time ``now`` (aware UTC).
 
     Raises :class:`RoomNotFound` (404) or :class:`RoomGone` (410: ``deleted_at`` or ``deactivated_at`` set, or
-    ``now`` later than ``endDate`` + ``deactivate_after`` (1 hour) even before the sweeper marked it).
+    ``now`` later than ``endDate`` + ``deactivate_after`` (1 hour) even before the sweeper marked it). The
+    room policy's join window is not applied here (see :func:`check_open`).
     """
     name = normalize_room_name(room_name)
     meeting = await meetings_repository.get_by_room_name(session, name)
@@ -130,6 +153,7 @@ async def lookup_room(session: AsyncSession, room_name: str, now: datetime,
         is_locked=bool(meeting.is_locked) or meeting.template_type == "viewerMode",
         template_type=meeting.template_type,
         end_date=meeting.end_date,
+        policy=RoomPolicy.from_json(meeting.room_policy),
     )
 
 

@@ -155,7 +155,7 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
     if meeting is None:
         return []
     allowed = webhooks_allowed(meeting, event.at, settings)
-    endpoints = await webhooks.repository.enabled_endpoints(session, meeting.organization_id)
+    endpoints = await webhooks.repository.enabled_endpoints(session, meeting.organization_id, meeting.id)
     active = await _active_session(session, meeting.id)
     written: list[str] = []
 

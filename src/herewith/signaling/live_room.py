@@ -30,7 +30,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from herewith.kit import metrics
 from herewith.kit.sdp import parse_sdp
 from herewith.kit.time import format_utc
+from herewith.rooms.policy import DEFAULT_POLICY, MediaGrants, RoomPolicy, TokenLimits
 from herewith.signaling import protocol as p
 from herewith.rooms.events import ParticipantInfo, RoomEvent, RoomEventType
 
@@ -54,6 +55,10 @@ CLOSE_REMOVED = 4003  # removed by a host, or knock rejected
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_FULL = 4409
+CLOSE_TOKEN_REQUIRED = 4401  # a private room joined without a participant token
+CLOSE_NOT_OPEN = 4425  # the room opens later (its policy's not-before)
+#: How often a room with timed rules (expiry ejection, no-activity end) looks at the clock, in seconds.
+POLICY_TICK_SECONDS = 0.5
 
 #: Roles that take no place in a room's limits: the cloud recorder (never shown, sends nothing).
 NOT_COUNTED_ROLES = frozenset({"recorder"})
@@ -69,6 +74,34 @@ class Outbox(Protocol):
     def send_text(self, text: str) -> None: ...
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None: ...
+
+
+class TokenClaims(TokenLimits, Protocol):
+    """A verified participant token as the room reads it (:class:`herewith.auth.room_keys.RoomKeyClaims`):
+    defaults for the join's display name, external id and metadata, and the limits of :class:`TokenLimits`."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def external_id(self) -> str | None: ...
+
+    @property
+    def meta(self) -> str | None: ...
+
+
+def _valid_name(value: str | None) -> bool:
+    try:
+        return p.validate_display_name(value) is not None
+    except ValueError:
+        return False
+
+
+def _valid_external_id(value: str | None) -> bool:
+    try:
+        return p.validate_external_id(value) is not None
+    except ValueError:
+        return False
 
 
 class RoomRefLike(Protocol):
@@ -190,10 +223,16 @@ class Member:
     resume_token: str = ""
     # In the room (it counts for capacity) but not told yet: its join is being recorded.
     pending: bool = False
+    # What the room's policy and the participant's token let it send (herewith.rooms.policy).
+    grants: MediaGrants = field(default_factory=MediaGrants)
+    eject_after: int | None = None  # seconds after joining when it is removed (policy or token)
+    eject_timer: asyncio.TimerHandle | None = None
 
     @property
     def sends(self) -> bool:
-        return self.role in p.ROLES_SENDING
+        """The role sends media and the room lets it send something (``owner_only_broadcast`` makes every
+        non-host receive-only, like a viewer)."""
+        return self.role in p.ROLES_SENDING and self.grants.any
 
     @property
     def is_host(self) -> bool:
@@ -225,6 +264,41 @@ def sdp_sends_media(sdp: str) -> bool:
     return parse_sdp(sdp).may_send_media()
 
 
+def sdp_media_violation(sdp: str, grants: MediaGrants, sources: dict[str, str] | None = None) -> str | None:
+    """Why an offer or answer (peer-to-peer) or a publish (SFU) sends media that ``grants`` forbid, or None.
+
+    Media m-lines that may send (:attr:`herewith.kit.sdp.MediaSection.may_send`, the viewer rule's strict
+    reading) are counted by kind: an audio one needs ``grants.audio``; video (and any unknown media kind)
+    lines are screen shares when ``sources`` (the SFU publish's ``mid -> camera | screen``) says so, else
+    cameras. In a peer-to-peer offer nothing says which video line is the screen: when only one of camera
+    and screen is allowed, one sending video line is let through as that one, and a second is refused.
+    A text with mixed line endings (which a browser may read differently) is refused unless everything is
+    allowed."""
+    desc = parse_sdp(sdp)
+    if grants.audio and grants.video and grants.screen:
+        return None
+    if desc.mixed_line_endings:
+        return "SDP with mixed line endings is not accepted here"
+    sending = [m for m in desc.media if m.may_send]
+    if not grants.audio and any(m.kind == "audio" for m in sending):
+        return "You may not send audio in this room"
+    video = [m for m in sending if m.kind != "audio"]
+    if sources is not None:
+        screens = sum(1 for m in video if sources.get(m.mid or "") == "screen")
+        cameras = len(video) - screens
+    else:
+        screens, cameras = 0, len(video)
+        if cameras and not grants.video and grants.screen:
+            screens, cameras = 1, cameras - 1  # the one video line may be the screen
+    if cameras and not grants.video:
+        return "You may not send video in this room" if not grants.screen else "You may only share your screen in this room"
+    if screens and not grants.screen:
+        return "Screen sharing is not allowed in this room"
+    if sources is None and cameras > 1 and not grants.screen:
+        return "Screen sharing is not allowed in this room"
+    return None
+
+
 class RoomEventPublisher(Protocol):
     """Where a live room's events go (:class:`herewith.rooms.events.RoomEvents`)."""
 
@@ -253,6 +327,9 @@ class LiveRoom:
         self._recording_options_loaded = False
         self._recording_attached = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.policy: RoomPolicy = getattr(ref, "policy", None) or DEFAULT_POLICY
+        self._last_activity: datetime | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------------------------------- queries
     @property
@@ -299,17 +376,25 @@ class LiveRoom:
             log.exception("room_event_sink_failed", type=kind)
 
     # ---------------------------------------------------------------------------------------------- join
-    async def join(self, participant_id: str, outbox: Outbox, msg: p.Join, role: str) -> str:
-        """Enter the room as ``role`` (from the roomKey, or ``visitor``).
+    async def join(self, participant_id: str, outbox: Outbox, msg: p.Join, role: str,
+                   token: TokenClaims | None = None) -> str:
+        """Enter the room as ``role`` (from the roomKey or participant token, or ``visitor``); ``token``: the
+        verified participant token's claims, if any (name, external id and metadata when the join gives
+        none; media limits and eject timer with the room's policy).
 
-        Returns ``"joined"`` (``joined`` sent), ``"lobby"`` (``room_locked`` sent: the room is locked and the
-        visitor may knock) or ``"refused"`` (an ``error`` was sent and the outbox closed: ended room, full room).
+        Returns ``"joined"`` (``joined`` sent), ``"lobby"`` (``room_locked`` sent: the room is locked, or
+        private with knocking allowed, and the visitor may knock) or ``"refused"`` (an ``error`` was sent and
+        the outbox closed: ended room, full room, private room without a token).
         """
         member = Member(
-            id=participant_id, role=role, outbox=outbox, display_name=msg.displayName, external_id=msg.externalId,
-            metadata=msg.metadata, user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio,
-            video=msg.video,
+            id=participant_id, role=role, outbox=outbox,
+            display_name=msg.displayName or (p.validate_display_name(token.name) if token and _valid_name(token.name) else None),
+            external_id=msg.externalId or (token.external_id if token and _valid_external_id(token.external_id) else None),
+            metadata=msg.metadata or (token.meta[:p.METADATA_MAX] if token and token.meta else None),
+            user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio, video=msg.video,
         )
+        member.grants = self.policy.media_grants(role == "host", token)
+        member.eject_after = self.policy.eject_after(token)
         if self.ended:
             self._error(member, p.ErrorCode.ROOM_GONE, "This meeting has ended")
             outbox.close(CLOSE_GONE, "ended")
@@ -317,7 +402,11 @@ class LiveRoom:
         if role == "visitor" and msg.resumeToken and msg.resumeToken in self.granted:
             member.role = self.granted[msg.resumeToken]
             member.resume_token = msg.resumeToken
-        elif role == "visitor" and self.locked:
+        elif role == "visitor" and self.policy.private and not self.policy.request_to_join:
+            self._error(member, p.ErrorCode.TOKEN_REQUIRED, "This room is private: join with a token")
+            outbox.close(CLOSE_TOKEN_REQUIRED, "token required")
+            return "refused"
+        elif role == "visitor" and (self.locked or self.policy.private):
             self.lobby[participant_id] = member
             self._send(member, p.RoomLocked())
             return "lobby"
@@ -326,6 +415,9 @@ class LiveRoom:
     def _full_reason(self, member: Member) -> str | None:
         if member.role in NOT_COUNTED_ROLES:  # a recorder takes no one's place (the recording interface, 1)
             return None
+        cap = self.policy.max_participants
+        if cap and cap > 0 and sum(1 for m in self.members.values() if m.role not in NOT_COUNTED_ROLES) >= cap:
+            return f"This room is full: at most {cap} people can be in it"
         if member.sends and self.senders() >= self.config.max_senders:
             return f"This room is full: at most {self.config.max_senders} people can take part"
         viewers = sum(1 for m in self.members.values() if not m.sends and m.role not in NOT_COUNTED_ROLES)
@@ -341,6 +433,8 @@ class LiveRoom:
             return "refused"
         if not member.sends:
             member.audio = member.video = False
+        member.audio = member.audio and member.grants.audio
+        member.video = member.video and member.grants.video
         member.joined_at = self.config.now()
         member.resume_token = member.resume_token or secrets.token_urlsafe(18)
         if member.role == "granted_visitor":
@@ -358,15 +452,27 @@ class LiveRoom:
         recording, recording_options = await self._recording_for_joined()
         if self.members.get(member.id) is not member:
             return "refused"
+        eject_at = None
+        if member.eject_after:
+            eject_at = format_utc(member.joined_at + timedelta(seconds=member.eject_after))
+            member.eject_timer = asyncio.get_running_loop().call_later(
+                member.eject_after, lambda: self._spawn(self._eject(member.id, "time_limit")))
+        grants = member.grants
+        policy = self.policy
         self._send(member, p.Joined(
             participantId=member.id, role=member.role,
             room=p.RoomInfo(roomName=self.ref.room_name, roomMode=self.ref.room_mode, locked=self.locked,
-                            maxSenders=self.config.max_senders, media=self.config.media),
+                            maxSenders=self.config.max_senders, media=self.config.media, chat=None if policy.chat else False,
+                            maxParticipants=policy.max_participants or None),
             participants=[m.public() for m in self.members.values() if m is not member and not m.pending],
             iceServers=[p.IceServer(**s) for s in self.config.ice_servers(member.id)],
             resumeToken=member.resume_token, chat=list(self.chat), pingIntervalMs=self.config.ping_interval_ms,
             recording=recording, recordingOptions=recording_options,
+            grants=None if grants == MediaGrants() else p.Grants(audio=grants.audio, video=grants.video,
+                                                                  screen=grants.screen),
+            ejectAt=eject_at,
         ))
+        self._start_watch()
         self._broadcast(p.ParticipantJoined(participant=member.public()), exclude=member.id)
         if self.config.sfu is not None:  # an SFU connection (and a publish token if it sends) for the newcomer
             await self.config.sfu.admitted(member)
@@ -397,8 +503,15 @@ class LiveRoom:
         if isinstance(msg, p.SFU_CLIENT_MESSAGES):  # SFU signaling goes to the SFU side of group rooms
             if self.config.sfu is None:
                 self._error(member, p.ErrorCode.MALFORMED, f"{kind} is only valid in rooms on the SFU", kind)
-            else:
-                await self.config.sfu.handle(member, msg)
+                return
+            if isinstance(msg, p.SfuPublish) and member.sends:
+                # The room's media rules, before Janus sees the offer (a member that sends nothing has no
+                # publish token: Janus itself refuses its publish).
+                why = sdp_media_violation(msg.sdp, member.grants, dict(msg.sources))
+                if why is not None:
+                    self._error(member, p.ErrorCode.MEDIA_NOT_ALLOWED, why, kind)
+                    return
+            await self.config.sfu.handle(member, msg)
             return
         if kind in p.HOST_ONLY and not member.is_host:
             self._error(member, p.ErrorCode.FORBIDDEN, f"Only hosts may send {kind}", kind)
@@ -437,8 +550,16 @@ class LiveRoom:
         if target is None:
             return
         if not member.sends and sdp_sends_media(msg.sdp):
-            self._error(member, p.ErrorCode.VIEWER_CANNOT_SEND, "Viewers receive media and never send it", msg.type)
+            if member.role in p.ROLES_SENDING:  # a sending role the room's policy keeps from sending
+                self._error(member, p.ErrorCode.MEDIA_NOT_ALLOWED, "Only hosts may send media in this room", msg.type)
+            else:
+                self._error(member, p.ErrorCode.VIEWER_CANNOT_SEND, "Viewers receive media and never send it", msg.type)
             return
+        if member.sends:
+            why = sdp_media_violation(msg.sdp, member.grants)
+            if why is not None:
+                self._error(member, p.ErrorCode.MEDIA_NOT_ALLOWED, why, msg.type)
+                return
         if not target.sends and not member.sends:
             self._error(member, p.ErrorCode.FORBIDDEN, "Viewers do not connect to each other", msg.type)
             return
@@ -456,6 +577,12 @@ class LiveRoom:
                                           sdpMLineIndex=msg.sdpMLineIndex, usernameFragment=msg.usernameFragment))
 
     async def _on_update(self, member: Member, msg: p.Update) -> None:
+        g = member.grants
+        for on, allowed, what in ((msg.audio, g.audio, "audio"), (msg.video, g.video, "video"),
+                                  (msg.screen, g.screen, "screen sharing")):
+            if on and member.role in p.ROLES_SENDING and not allowed:  # viewers' flags are ignored below
+                self._error(member, p.ErrorCode.MEDIA_NOT_ALLOWED, f"You may not use {what} in this room", "update")
+                return
         if member.sends:
             if msg.audio is not None:
                 member.audio = msg.audio
@@ -470,6 +597,9 @@ class LiveRoom:
         self._broadcast(p.ParticipantUpdated(participant=member.public()))
 
     async def _on_chat(self, member: Member, msg: p.ChatSend) -> None:
+        if not self.policy.chat:
+            self._error(member, p.ErrorCode.CHAT_DISABLED, "Chat is turned off in this room", "chat")
+            return
         out = p.ChatOut(from_=member.id, displayName=member.display_name, text=msg.text,
                         at=format_utc(self.config.now()))
         self.chat.append(out)
@@ -485,7 +615,7 @@ class LiveRoom:
     async def _on_lock(self, member: Member, msg: p.Lock) -> None:
         self.locked = msg.locked
         self._broadcast(p.RoomUpdated(locked=self.locked))
-        if not self.locked:  # unlocking lets everyone waiting in
+        if not self.locked and not self.policy.private:  # unlocking lets everyone waiting in (a private room
             for waiting in list(self.knockers.values()) + list(self.lobby.values()):
                 self.knockers.pop(waiting.id, None)
                 self.lobby.pop(waiting.id, None)
@@ -514,9 +644,57 @@ class LiveRoom:
         target = self._target(member, msg.participantId, "remove")
         if target is None:
             return
-        self._send(target, p.Removed())
+        await self._eject(target.id, "host")
+
+    async def _eject(self, participant_id: str, reason: str) -> None:
+        """Remove a member from the call (a host's ``remove``, or its eject timer: ``time_limit``)."""
+        target = self.members.get(participant_id)
+        if target is None:
+            return
+        self._send(target, p.Removed(reason=reason))  # type: ignore[arg-type]
         target.outbox.close(CLOSE_REMOVED, "removed")
         await self.disconnect(target.id, "removed")
+
+    # ------------------------------------------------------------------------------------- timed rules
+    def _start_watch(self) -> None:
+        """Start the room's clock watch when its policy has timed rules (ejection at expiry, no-activity
+        end) and none runs; it stops by itself when the room is empty or ended."""
+        policy = self.policy
+        timed = (policy.eject_at_expiry and policy.expires_at is not None) or bool(
+            policy.end_after_no_activity_seconds and policy.end_after_no_activity_seconds > 0)
+        if not timed or (self._watch is not None and not self._watch.done()):
+            return
+        self._last_activity = self.config.now()
+        self._watch = asyncio.ensure_future(self._watch_loop())
+        self._tasks.add(self._watch)
+        self._watch.add_done_callback(self._tasks.discard)
+
+    def _media_on(self) -> bool:
+        """Someone in the call has a microphone, camera or screen on (as its page reports it)."""
+        return any(m.audio or m.video or m.screen for m in self.members.values()
+                   if not m.pending and m.role not in NOT_COUNTED_ROLES)
+
+    async def _watch_loop(self) -> None:
+        policy = self.policy
+        idle_limit = policy.end_after_no_activity_seconds if (policy.end_after_no_activity_seconds or 0) > 0 else None
+        try:
+            while not self.ended and self.members:
+                await asyncio.sleep(POLICY_TICK_SECONDS)
+                now = self.config.now()
+                if policy.eject_at_expiry and policy.expires_at is not None and now >= policy.expires_at:
+                    log.info("room_expired_ejecting", room_name=self.ref.room_name)
+                    await self.end("expired")
+                    return
+                if idle_limit is None:
+                    continue
+                if self._media_on() or self._last_activity is None:
+                    self._last_activity = now
+                elif (now - self._last_activity).total_seconds() >= idle_limit:
+                    log.info("room_inactive_ending", room_name=self.ref.room_name, seconds=idle_limit)
+                    await self.end("inactive")
+                    return
+        except Exception:  # noqa: BLE001 - a broken timer must never break the room
+            log.exception("room_policy_watch_failed", room_name=self.ref.room_name)
 
     async def _on_mute_request(self, member: Member, msg: p.MuteRequestSend) -> None:
         target = self._target(member, msg.participantId, "mute_request")
@@ -585,7 +763,7 @@ class LiveRoom:
             self._send(member, p.KnockPending())
             return
         self.lobby.pop(member.id, None)
-        if not self.locked:  # unlocked meanwhile: walk in
+        if not self.locked and not self.policy.private:  # unlocked meanwhile: walk in
             await self._admit(member)
             return
         self.knockers[member.id] = member
@@ -606,6 +784,8 @@ class LiveRoom:
         member = self.members.pop(participant_id, None)
         if member is None:
             return
+        if member.eject_timer is not None:
+            member.eject_timer.cancel()
         if self.config.sfu is not None and not member.pending:  # kick from the SFU, revoke its token, drop it
             await self.config.sfu.left(participant_id, reason)
         if not member.pending:  # nobody was told of a member whose join was still being recorded
@@ -635,6 +815,8 @@ class LiveRoom:
             member = self.members.pop(last)
             if not member.pending:
                 metrics.PARTICIPANTS_LEFT.labels(self.ref.room_mode, member.role).inc()
+            if member.eject_timer is not None:
+                member.eject_timer.cancel()
             if self.config.sfu is not None:
                 await self.config.sfu.left(member.id, "ended")
             await self._event("participant.left", member)

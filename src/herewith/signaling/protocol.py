@@ -111,6 +111,10 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     SFU_REFUSED = "sfu_refused"  # group rooms: Janus refused the request (message carries Janus's code)
     SFU_UNAVAILABLE = "sfu_unavailable"  # group rooms: the SFU cannot be reached right now
+    TOKEN_REQUIRED = "token_required"  # a private room: joining needs a participant token
+    ROOM_NOT_OPEN = "room_not_open"  # the room's policy opens it later (not before)
+    MEDIA_NOT_ALLOWED = "media_not_allowed"  # the room's policy or the token forbids this track (SDP, publish, update)
+    CHAT_DISABLED = "chat_disabled"  # the room's policy turned chat off
 
 
 class ProtocolError(Exception):
@@ -415,6 +419,26 @@ class RoomInfo(_Msg):
     locked: bool
     maxSenders: int
     media: str = "mesh"  # mesh (peer-to-peer) | sfu
+    chat: bool | None = None  # false: chat messages are refused (herewith.rooms.policy); left out when allowed
+    maxParticipants: int | None = None  # the room policy's cap on people in the call, when it sets one
+
+
+class Grants(_Msg):
+    """What this participant may send (herewith.rooms.policy.MediaGrants): microphone, camera, screen; an
+    offer, publish or update beyond them is refused with ``media_not_allowed``."""
+
+    audio: bool = True
+    video: bool = True
+    screen: bool = True
+
+
+class Precall(_Msg):
+    """The room's pre-call defaults (not enforced): camera and microphone on when joining, and whether the
+    page joins without waiting on the pre-call screen."""
+
+    video: bool = True
+    audio: bool = True
+    autoJoin: bool = False
 
 
 class ChatOut(_Msg):
@@ -454,6 +478,8 @@ class Joined(_Msg):
     pingIntervalMs: int = 20_000
     recording: RecordingInfo | None = None  # the running cloud recording (left out when there is none)
     recordingOptions: RecordingOptionsInfo | None = None
+    grants: Grants | None = None  # left out when the participant may send everything its role sends
+    ejectAt: str | None = None  # when this participant will be removed (an eject timer), UTC
 
 
 class RoomLocked(_Msg):
@@ -531,11 +557,12 @@ class MuteRequestOut(_Relayed):
 
 class Removed(_Msg):
     type: Literal["removed"] = "removed"
+    reason: Literal["host", "time_limit"] | None = None  # time_limit: the room's or the token's eject timer
 
 
 class Ended(_Msg):
     type: Literal["ended"] = "ended"
-    reason: Literal["ended", "deleted", "expired"] = "ended"
+    reason: Literal["ended", "deleted", "expired", "inactive"] = "ended"  # inactive: no media for too long
 
 
 class RecordingStatus(_Msg):

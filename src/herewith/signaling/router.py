@@ -40,10 +40,12 @@ from herewith.signaling.live_room import (
     CLOSE_GONE,
     CLOSE_NORMAL,
     CLOSE_NOT_FOUND,
+    CLOSE_NOT_OPEN,
     RoomEventPublisher,
     LiveRoom,
     RoomConfig,
     RoomRefLike,
+    TokenClaims,
 )
 
 __all__ = ["Admission", "Admit", "LocalRouter", "MessageSink", "ParticipantSignal", "Router"]
@@ -121,6 +123,7 @@ class Admission:
 
     ref: RoomRefLike
     role: str
+    token: TokenClaims | None = None  # a participant token's claims (room keys of host/viewer URLs: None)
 
 
 Admit = Callable[[str, p.Join, RoomRefLike | None], Awaitable[Admission]]
@@ -162,8 +165,12 @@ class LocalRouter(Router):
             sink.send_text(p.dump(p.error(p.ErrorCode.ROOM_GONE, f"This room has {what}", "join")))
             sink.close(CLOSE_GONE, "room gone")
             return None
+        except rooms.RoomNotOpen as not_open:
+            sink.send_text(p.dump(p.error(p.ErrorCode.ROOM_NOT_OPEN, not_open.message, "join")))
+            sink.close(CLOSE_NOT_OPEN, "room not open")
+            return None
         room = self._open_room(admission.ref)
-        status = await room.join(participant_id, sink, join, admission.role)
+        status = await room.join(participant_id, sink, join, admission.role, admission.token)
         if status == "refused":
             self._release(room)
             return None

@@ -20,7 +20,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from herewith.auth.room_keys import InvalidRoomKey, verify_room_key
+from herewith.auth.room_keys import InvalidRoomKey, RoomKeyClaims, verify_room_key
 from herewith.config import Settings
 from herewith.kit.time import Clock
 from herewith.meetings.events import EndedMeeting, EndReason
@@ -72,14 +72,22 @@ class Signaling:
             recording=self.recording,
         )
 
-    def role_for(self, room_key: str | None, room_name: str) -> str:
-        """``host``, ``viewer`` or ``recorder`` from a valid roomKey, else ``visitor`` (expired keys give no rights)."""
+    def role_for(self, room_key: str | None, room_name: str, organization_id: str | None = None) -> str:
+        """``host``, ``viewer``, ``recorder`` or ``member`` from a valid roomKey or participant token, else
+        ``visitor`` (expired keys give no rights)."""
+        claims = self.claims_for(room_key, room_name, organization_id)
+        return claims.role if claims is not None else "visitor"
+
+    def claims_for(self, room_key: str | None, room_name: str,
+                   organization_id: str | None = None) -> RoomKeyClaims | None:
+        """The verified claims of a roomKey or participant token for ``room_name`` (a global participant
+        token: for the rooms of ``organization_id``), or None when there is none or it is not valid now."""
         if not room_key:
-            return "visitor"
+            return None
         try:
-            return verify_room_key(self.settings.signing_key, room_key, room_name, self.clock.now()).role
+            return verify_room_key(self.settings.signing_key, room_key, room_name, self.clock.now(), organization_id)
         except InvalidRoomKey:
-            return "visitor"
+            return None
 
     async def lookup(self, room_name: str) -> rooms.RoomRef:
         """The live meeting behind ``room_name`` (with or without the leading slash), from the database.
@@ -94,13 +102,19 @@ class Signaling:
         ``cached`` (the reference of the room's live state) is reused while it is live by
         :func:`herewith.rooms.service.ref_is_live` (a deleted or deactivated meeting ends its live room
         through :meth:`on_meeting_deleted`, so only the time rule is left to check); otherwise the database
-        decides. Raises RoomNotFound / RoomGone.
+        decides. Then the room policy's join window (:func:`herewith.rooms.service.check_open`). Raises
+        RoomNotFound / RoomGone / RoomNotOpen.
         """
         if cached is not None and rooms.ref_is_live(cached, self.clock.now(), self._deactivate_after):
             ref = cached
         else:
             ref = await self.lookup(room_name)
-        return Admission(ref=ref, role=self.role_for(join.roomKey, ref.room_name))
+        policy_ref = ref if isinstance(ref, rooms.RoomRef) else None
+        if policy_ref is not None:
+            rooms.check_open(policy_ref, self.clock.now())
+        claims = self.claims_for(join.roomKey, ref.room_name, ref.organization_id)
+        return Admission(ref=ref, role=claims.role if claims is not None else "visitor",
+                         token=claims if claims is not None and claims.organization_id is not None else None)
 
     # -------------------------------------------------------------------------------------- room ends
     async def end_room(self, room_name: str, reason: str) -> int:

@@ -129,7 +129,9 @@ async def embed_script() -> Response:
 
 @router.api_route("/{roomName}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
-    """The room page for ``/{roomName}``; query: ``roomKey``, ``displayName``, ``externalId``, ``metadata``."""
+    """The room page for ``/{roomName}``; query: ``roomKey`` (or ``token``, a participant token),
+    ``displayName``, ``externalId``, ``metadata``. The room policy's join window and privacy give status
+    pages (403 not open yet or private without a valid token, 410 expired)."""
     refused = await _too_many_lookups(request)
     if refused is not None:
         return refused
@@ -149,6 +151,18 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
         message = ("This meeting has ended and its room was deleted." if gone.reason == "deleted"
                    else "This meeting room has expired.")
         return _status_page(request, 410, "This meeting is over", message)
+    policy = ref.policy
+    try:
+        rooms.check_open(ref, signaling.clock.now())
+    except rooms.RoomNotOpen as not_open:
+        return _status_page(request, 403, "This meeting has not started yet", not_open.message)
+    except rooms.RoomGone:
+        return _status_page(request, 410, "This meeting is over", "This meeting room has expired.")
+    token = q.get("token") or q.get("roomKey")
+    claims = signaling.claims_for(token, ref.room_name, ref.organization_id)
+    if policy.private and not policy.request_to_join and claims is None:
+        return _status_page(request, 403, "This room is private",
+                            "You need an invitation link with a valid token to join this meeting.")
     config: dict[str, Any] = {
         "roomName": ref.room_name,
         "roomMode": ref.room_mode,
@@ -156,7 +170,14 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
         "displayName": display_name,
         "externalId": external_id,
         "metadata": metadata,
-        "locked": ref.is_locked,
+        "locked": ref.is_locked or policy.private,
+        # the room policy's pre-call defaults (herewith.rooms.policy), a token's own ones first
+        "precall": {
+            "video": claims.join_video_on if claims and claims.join_video_on is not None else policy.join_video_on,
+            "audio": claims.join_audio_on if claims and claims.join_audio_on is not None else policy.join_audio_on,
+            "autoJoin": policy.auto_join,
+        },
+        "chat": policy.chat,
         "static": STATIC_PREFIX,
         "version": __version__,
     }

@@ -26,6 +26,9 @@ class WebhookEndpoint(Base):
     secret: Mapped[str] = mapped_column(String(100))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set: the endpoint receives the events of this meeting's room only (a per-room webhook URL of the second
+    # vendor's room API); null: every room of the organization.
+    meeting_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class WebhookEvent(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -33,14 +33,26 @@ async def list_endpoints(
     return (await session.scalars(stmt)).all()
 
 
-async def enabled_endpoints(session: AsyncSession, organization_id: str) -> Sequence[WebhookEndpoint]:
+async def enabled_endpoints(session: AsyncSession, organization_id: str,
+                            meeting_id: str | None = None) -> Sequence[WebhookEndpoint]:
+    """The organization's enabled endpoints for events of ``meeting_id``'s room: those of the whole
+    organization and those of that room alone (per-room webhook URLs); without ``meeting_id`` the first only."""
+    scope = WebhookEndpoint.meeting_id.is_(None)
+    if meeting_id is not None:
+        scope = or_(scope, WebhookEndpoint.meeting_id == meeting_id)
     return (
         await session.scalars(
             select(WebhookEndpoint)
-            .where(WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled.is_(True))
+            .where(WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled.is_(True), scope)
             .order_by(WebhookEndpoint.seq)
         )
     ).all()
+
+
+async def room_endpoints(session: AsyncSession, meeting_id: str) -> Sequence[WebhookEndpoint]:
+    """The endpoints of one room (per-room webhook URLs), oldest first."""
+    return (await session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.meeting_id == meeting_id).order_by(WebhookEndpoint.seq))).all()
 
 
 async def list_deliveries(

@@ -74,6 +74,34 @@ async def create_endpoint(
     return endpoint
 
 
+async def set_room_endpoints(session: AsyncSession, organization_id: str, meeting_id: str,
+                             targets: dict[str, list[str]], now: datetime, policy: TargetPolicy,
+                             description: str) -> list[WebhookEndpoint]:
+    """Make the endpoints of one room (per-room webhook URLs) be ``targets`` (``{url: [event types]}``): an
+    endpoint whose URL stays keeps its id and signing secret and takes the new event types, the others are
+    deleted (with their outbox rows) or created with a fresh secret. Each URL must pass ``policy``
+    (:func:`check_target`: a 400 naming ``url``). Their events go through the same outbox, signing, retries
+    and delivery log as the organization's endpoints; ``GET /v1/webhooks`` lists them (``description``)."""
+    for url in targets:
+        check_target(policy, url)
+    existing = {e.url: e for e in await repository.room_endpoints(session, meeting_id)}
+    kept: list[WebhookEndpoint] = []
+    for url, endpoint in existing.items():
+        if url not in targets:
+            await session.delete(endpoint)
+    for url, events in targets.items():
+        endpoint = existing.get(url)
+        if endpoint is None:
+            endpoint = WebhookEndpoint(id=str(uuid.uuid4()), organization_id=organization_id, url=url,
+                                       secret=generate_secret(), enabled=True, created_at=now, meeting_id=meeting_id)
+            session.add(endpoint)
+        endpoint.events = sorted(set(events))
+        endpoint.description = description[:200]
+        kept.append(endpoint)
+    await session.flush()
+    return kept
+
+
 async def get_endpoint(session: AsyncSession, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
     """The organization's endpoint; :class:`NotFound` for unknown or foreign ids."""
     endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
@@ -171,7 +199,7 @@ async def enqueue(
     The body is fixed here (compact JSON) and sent unchanged on every attempt.
     """
     if endpoints is None:
-        endpoints = await repository.enabled_endpoints(session, organization_id)
+        endpoints = await repository.enabled_endpoints(session, organization_id, meeting_id)
     wanting = [e for e in endpoints if type_ in (e.events or ())]
     if not wanting:
         return None

@@ -13,7 +13,8 @@ import {EmbedBridge, Panels, applyRoomOptions, roomOptions} from './embed-bridge
 
 const config = JSON.parse(document.getElementById('herewith-config').textContent);
 const params = new URLSearchParams(location.search);
-const roomKey = params.get('roomKey');
+// ?token= is a participant token (the second vendor's room API); it travels as the join's roomKey.
+const roomKey = params.get('roomKey') || params.get('token');
 const $ = id => document.getElementById(id);
 const FORBIDDEN_NAME = /[$!<>:;]/;
 // Room URL parameters of embedding (embed-bridge.js: chat=off, minimal, audio=off, ...) and the postMessage
@@ -150,6 +151,8 @@ async function precall() {
     for (const id of ['pre-mic', 'pre-cam', 'camera-select', 'mic-select']) $(id).closest('label, .toggles').hidden = true;
     $('preview').closest('.preview-wrap').hidden = true;
   } else {
+    // the room's pre-call defaults (camera/microphone on when joining), from its policy or the token
+    if (config.precall) local.enabled = {audio: config.precall.audio !== false, video: config.precall.video !== false};
     if (!options.cameraAccess) local.allowVideo = false;   // ?cameraAccess=off: audio only
     const res = await local.start();
     if (!options.audio) local.setEnabled('audio', false);   // ?audio=off / ?video=off: join muted / camera off
@@ -168,7 +171,7 @@ async function precall() {
   $('join').disabled = false;
   mark('precallReady');
   // ?precallReview=off (embedding): skip the review and join as soon as camera and microphone are ready.
-  if (params.get('precallReview') === 'off') join();
+  if (params.get('precallReview') === 'off' || (config.precall && config.precall.autoJoin)) join();
   if (!expectViewer) await fillDevices();  // labels need the permission; filled after Join is usable
 }
 
@@ -238,16 +241,21 @@ function wire(sig) {
     if (m.kind === 'audio') setEnabled('audio', false); else setEnabled('video', false);
     notice(`A host ${m.kind === 'audio' ? 'muted your microphone' : 'turned off your camera'}`);
   });
-  sig.on('removed', () => finish('You were removed', 'A host removed you from this meeting.'));
+  sig.on('removed', m => finish('You were removed', m.reason === 'time_limit'
+    ? 'Your time in this meeting is up.' : 'A host removed you from this meeting.'));
   sig.on('ended', m => emit('meeting_end', {reason: m.reason}));
   sig.on('ended', m => finish('The meeting has ended',
     m.reason === 'deleted' ? 'This meeting room was deleted. Everyone has been disconnected.'
-      : m.reason === 'expired' ? 'This meeting room has expired.' : 'A host ended the meeting for everyone.'));
+      : m.reason === 'expired' ? 'This meeting room has expired.'
+      : m.reason === 'inactive' ? 'The meeting ended because nobody shared a microphone, camera or screen for a while.'
+      : 'A host ended the meeting for everyone.'));
   sig.on('error', m => {
     if (m.code === 'room_full') finish('This room is full', m.message, {retry: true});
     else if (m.code === 'room_gone') finish('This meeting is over', m.message);
     else if (m.code === 'room_not_found') finish('Room not found', m.message);
     else if (m.code === 'knock_rejected') finish('You were not let in', m.message);
+    else if (m.code === 'token_required') finish('This room is private', m.message);
+    else if (m.code === 'room_not_open') finish('This meeting has not started yet', m.message);
     else { notice(m.message, 'error'); state.notices.push({text: m.code, kind: 'error'}); }
   });
   sig.on('reconnecting', () => { $('conn-status').hidden = false; state.reconnecting = true; emit('connection_status_change', {status: 'unstable'}); });
@@ -287,12 +295,17 @@ async function onJoined(m) {
   mark('joined');
   for (const p of m.participants) state.participants.set(p.id, p);
   const me = {id: m.participantId, role: m.role};
-  const sends = !['viewer', 'granted_viewer'].includes(m.role);
+  // grants: what the room's policy (or the token) lets us send; the server refuses the rest
+  const grants = state.grants = m.grants || {audio: true, video: true, screen: true};
+  for (const kind of ['audio', 'video']) if (!grants[kind]) local.drop(kind);
+  const sends = !['viewer', 'granted_viewer'].includes(m.role) && (grants.audio || grants.video || grants.screen);
+  state.sends = sends;
+  state.chatEnabled = m.room.chat !== false;
   if (!sends) local.stop();
   if (state.chat.length === 0) state.chat.push(...m.chat);
   const Layer = await mediaLayer(m.room.media);
   media = new Layer({
-    send: msg => signaling.send(msg), local, iceServers: m.iceServers, selfId: me.id, sends,
+    send: msg => signaling.send(msg), local, iceServers: m.iceServers, selfId: me.id, sends, grants,
     onRemoteMedia: (id, source, stream) => attachRemote(id, source, stream),
     onPeerState: (id, st) => log('peer_state', {id, state: st}),
   });
@@ -484,6 +497,11 @@ function render() {
   $('lock').textContent = state.locked ? 'Unlock room' : 'Lock room';
   $('lock-status').hidden = !state.locked;
   for (const id of ['mic', 'cam', 'screen']) $(id).hidden = !sends;
+  const grants = state.grants || {audio: true, video: true, screen: true};
+  $('mic').hidden = $('mic').hidden || !grants.audio;
+  $('cam').hidden = $('cam').hidden || !grants.video;
+  $('screen').hidden = $('screen').hidden || !grants.screen;
+  $('chat-form').hidden = state.chatEnabled === false;
   renderToggles();
   recording.render(state.role);
 }

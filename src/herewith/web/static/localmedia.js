@@ -92,6 +92,13 @@ export class LocalMedia {
     return s;
   }
 
+  // The room does not let us send this kind (its policy): stop and remove the track.
+  drop(kind) {
+    const t = this.track(kind);
+    if (t) { this.stream.removeTrack(t); t.stop(); }
+    this.enabled[kind] = false;
+  }
+
   stopScreen() {
     if (this.screen) this.screen.getTracks().forEach(t => t.stop());
     this.screen = null;

@@ -17,8 +17,9 @@
 // Renegotiation (screen share) uses the "perfect negotiation" pattern; the peer with the smaller id is polite.
 
 export class MeshMedia {
-  constructor({send, local, iceServers, selfId, sends, onRemoteMedia, onPeerState}) {
+  constructor({send, local, iceServers, selfId, sends, grants, onRemoteMedia, onPeerState}) {
     this.send = send;
+    this.grants = grants || {audio: true, video: true, screen: true};  // kinds the room lets us send
     this.local = local;
     this.iceServers = iceServers || [];
     this.selfId = selfId;
@@ -119,9 +120,9 @@ class Peer {
     if (initiator) {
       const dir = mesh.sends ? (this.remoteSends() ? 'sendrecv' : 'sendonly') : 'recvonly';
       const local = mesh.local;
-      const init = {direction: dir, streams: mesh.sends ? [local.stream] : []};
-      this.audioTx = pc.addTransceiver((mesh.sends && local.track('audio')) || 'audio', init);
-      this.videoTx = pc.addTransceiver((mesh.sends && local.track('video')) || 'video', init);
+      const init = kind => ({direction: mesh.grants[kind] ? dir : 'recvonly', streams: mesh.sends ? [local.stream] : []});
+      this.audioTx = pc.addTransceiver((mesh.sends && local.track('audio')) || 'audio', init('audio'));
+      this.videoTx = pc.addTransceiver((mesh.sends && local.track('video')) || 'video', init('video'));
       if (mesh.sends && mesh.screen) this.setScreen(mesh.screen);
     }
   }
@@ -183,7 +184,7 @@ class Peer {
     }
     for (const [kind, tx] of [['audio', this.audioTx], ['video', this.videoTx]]) {
       if (!tx) continue;
-      if (mesh.sends) {
+      if (mesh.sends && mesh.grants[kind]) {
         const track = mesh.local.track(kind);
         if (tx.sender.track !== track) tx.sender.replaceTrack(track);
         if (tx.sender.setStreams) tx.sender.setStreams(mesh.local.stream);
