@@ -4,7 +4,7 @@
 Reads every module's imports (``ast``, nothing is imported or run) and fails when
 
 - a package imports a package of a higher layer (imports run one way: web/app/cli -> jobs -> media ->
-  signaling -> sessions/insights -> theming -> rooms -> meetings -> webhooks/ratelimit/auth -> db/kit);
+  signaling -> sessions/insights -> theming/metered -> rooms -> meetings -> webhooks/ratelimit/auth -> db/kit);
 - two packages import each other, directly or through others (a cycle), even within one layer;
 - a module other than ``app.py`` touches ``app.state`` (the wiring is the only place that may).
 

@@ -14,6 +14,12 @@ Rules come from CONTRACT.md "Room roles" and "Meetings":
   receive only and any SDP of theirs that would send media is refused (:func:`sdp_sends_media`).
 - ``roomMode`` group on the SFU: the room tells its :class:`SfuRoom` who was admitted and who left, and
   hands it the ``sfu_*`` messages; the SFU side (:mod:`herewith.media.group_rooms`) implements it.
+- the room's policy (:mod:`herewith.rooms.policy`, CONTRACT.md "Another vendor's room options"), in mesh
+  and SFU rooms alike: a private room refuses visitors (or, with knocking, lets them knock); ``member``
+  (a participant token) enters directly; at most ``max_participants``; eject timers per member; the call
+  ends at expiry (``eject_at_expiry``) or after no media for a while; each member's :class:`MediaGrants`
+  (``joined.grants``) bound what its SDP, SFU publish and ``update`` may send (:func:`sdp_media_violation`);
+  a member allowed nothing is receive-only like a viewer (no Janus publish token); chat may be off.
 
 Usage::
 
@@ -615,7 +621,8 @@ class LiveRoom:
     async def _on_lock(self, member: Member, msg: p.Lock) -> None:
         self.locked = msg.locked
         self._broadcast(p.RoomUpdated(locked=self.locked))
-        if not self.locked and not self.policy.private:  # unlocking lets everyone waiting in (a private room
+        # Unlocking lets everyone waiting in; in a private room each knock still needs a host's answer.
+        if not self.locked and not self.policy.private:
             for waiting in list(self.knockers.values()) + list(self.lobby.values()):
                 self.knockers.pop(waiting.id, None)
                 self.lobby.pop(waiting.id, None)

@@ -31,7 +31,9 @@ Client -> server (:data:`ClientMessage`)::
 
 Server -> client (:data:`ServerMessage`)::
 
-    joined              {participantId, role, room, participants, iceServers, resumeToken, chat}
+    joined              {participantId, role, room, participants, iceServers, resumeToken, chat, grants?,
+                         ejectAt?}   grants: what the room's policy lets this participant send (left out:
+                                     everything its role sends); ejectAt: when an eject timer removes it
     room_locked         {}                        the room is locked: send ``knock`` and wait
     knock_pending       {}                        the knock reached the room; wait for a host
     knocked             {participant}             to hosts: someone knocks
@@ -44,8 +46,9 @@ Server -> client (:data:`ServerMessage`)::
     offer/answer/candidate  as sent, with ``from`` instead of ``to``
     chat                {from, displayName, text, at}
     mute_request        {from, kind}
-    removed             {}                        you were removed; the socket closes
-    ended               {reason}                  ended (by a host) | deleted | expired; the socket closes
+    removed             {reason?}                 you were removed (by a host, or time_limit); the socket closes
+    ended               {reason}                  ended (by a host) | deleted | expired | inactive (nobody sent
+                                                  media for the room's limit); the socket closes
     recording           {state, recordingId?, message?}  a cloud recording's state: starting | recording |
                                                   stopped | failed | unavailable (to the asking host only)
     error               {code, message, ref?}     see :class:`ErrorCode`
