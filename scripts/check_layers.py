@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "jobs": 9,
     "media": 8,
     "signaling": 7,
-    "sessions": 6, "insights": 6, "recordings": 6,
+    "sessions": 6, "insights": 6, "recordings": 6, "transcriptions": 6, "summaries": 6,
     "theming": 5, "metered": 5,
     "rooms": 4,
     "meetings": 3,

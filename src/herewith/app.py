@@ -37,6 +37,8 @@ from herewith.db.reports import ReportRunner
 from herewith.insights.endpoints import router as insights_router
 from herewith.jobs.heartbeat import Heartbeat
 from herewith.jobs.recordings import RecordingJob
+from herewith.jobs.summaries import SummaryJob
+from herewith.jobs.transcriptions import TranscriptionJob
 from herewith.jobs.sweeper import Sweeper
 from herewith.jobs.webhook_delivery import run_webhook_delivery
 from herewith.kit.asgi import BodySizeLimit, TextGuard
@@ -57,6 +59,7 @@ from herewith.recordings.endpoints import public_router as recordings_public_rou
 from herewith.recordings.endpoints import router as recordings_router
 from herewith.rooms.events import RoomEvents
 from herewith.sessions.service import RoomEventRecorder
+from herewith.summaries.endpoints import router as summaries_router
 from herewith.signaling.endpoint import router as signaling_router
 from herewith.signaling.service import Signaling
 from herewith.theming import service as theming_service
@@ -65,6 +68,9 @@ from herewith.theming.endpoints import register_body_schemas
 from herewith.theming.endpoints import router as theme_router
 from herewith.theming.schemas import BackgroundPresetRequest, LogoResetRequest, ThemeTokensRequest
 from herewith.theming.storage import ThemeStore
+from herewith.transcriptions.endpoints import public_router as transcriptions_public_router
+from herewith.transcriptions.endpoints import router as transcriptions_router
+from herewith.transcriptions.transcriber import Transcriber
 from herewith.web.api_docs import install_api_docs
 from herewith.web.metrics import LiveState, MetricsExporter, WebhookQueue
 from herewith.web.metrics import router as metrics_router
@@ -104,6 +110,11 @@ class Services:
     recordings: RecordingControl
     recording_job: RecordingJob
     recording_wakeup: asyncio.Event
+    transcriber: Transcriber
+    transcription_job: TranscriptionJob
+    transcription_wakeup: asyncio.Event
+    summary_job: SummaryJob
+    summary_wakeup: asyncio.Event
     room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
     metrics: MetricsExporter | None = None  # /metrics (herewith.web.metrics); None while HEREWITH_METRICS_ENABLED is off
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -126,6 +137,9 @@ class Services:
             "recordings": self.recordings,
             "recording_wakeup": self.recording_wakeup,
             "metrics": self.metrics,
+            "transcriber": self.transcriber,  # POST /v1/transcriptions asks it whether speech-to-text can run
+            "transcription_wakeup": self.transcription_wakeup,
+            "summary_wakeup": self.summary_wakeup,
         }
 
 
@@ -184,6 +198,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     if settings.metrics_enabled:  # gauges of live state, read when /metrics is scraped
         live = LiveState(signaling, group_rooms, recordings, WebhookQueue(read_sessionmaker, clock.now))
         metrics_exporter = MetricsExporter(settings, live)
+    transcriber = Transcriber(settings)  # speech worker processes start with the first transcription
+    transcription_wakeup = asyncio.Event()
+    summary_wakeup = asyncio.Event()
     return Services(
         settings=settings,
         clock=clock,
@@ -205,6 +222,12 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         recordings=recordings,
         recording_job=RecordingJob(sessionmaker, settings, clock, node_id, recording_wakeup, webhook_wakeup),
         recording_wakeup=recording_wakeup,
+        transcriber=transcriber,
+        transcription_job=TranscriptionJob(sessionmaker, settings, clock, node_id, transcriber, transcription_wakeup,
+                                           webhook_wakeup),
+        transcription_wakeup=transcription_wakeup,
+        summary_job=SummaryJob(sessionmaker, settings, clock, node_id, summary_wakeup),
+        summary_wakeup=summary_wakeup,
         room_lookup_limiter=create_room_lookup_limiter(settings),
         metrics=metrics_exporter,
     )
@@ -237,6 +260,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             tasks.append(asyncio.create_task(
                 run_webhook_delivery(s.sessionmaker, settings, s.clock.now, s.webhook_wakeup), name="webhook-delivery"))
             tasks.append(asyncio.create_task(s.recording_job.run(), name="recordings"))
+            tasks.append(asyncio.create_task(s.transcription_job.run(), name="transcriptions"))
+            tasks.append(asyncio.create_task(s.summary_job.run(), name="summaries"))
         log.info("started", database=s.engine.dialect.name, public_url=settings.public_url)
         try:
             yield s.request_state()
@@ -247,6 +272,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             tasks.clear()
             # In order: no new room events, the last ones recorded, then the media and the database.
             await s.recordings.close()  # running recordings stop; the next start finalizes them
+            await s.transcriber.close()  # speech workers end; an unfinished transcription runs again at the next start
             await s.signaling.close()
             await s.room_events.close()
             await s.recorder.flush_stats()
@@ -278,6 +304,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(insights_router, **v1)  # GET /v1/insights/*
     app.include_router(webhooks_router, **v1)  # /v1/webhooks
     app.include_router(recordings_router, **v1)  # /v1/recordings
+    app.include_router(transcriptions_router, **v1)  # /v1/transcriptions
+    app.include_router(summaries_router, **v1)  # /v1/summaries
     app.include_router(theme_router, **v1)  # room theming: PUT /v1/rooms/{roomName}/theme/*
     register_body_schemas(app, [ThemeTokensRequest, LogoResetRequest, BackgroundPresetRequest])  # JSON-or-upload bodies
     errors.document_errors(app, "/v1/")  # each /v1 operation lists the error statuses it returns, no 422
@@ -291,6 +319,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(metrics_router)  # GET /metrics (Prometheus; 404 unless HEREWITH_METRICS_ENABLED)
     app.include_router(signaling_router)  # the signaling WebSocket /signal/{roomName}
     app.include_router(recordings_public_router)  # /recordings/files/* downloads, /record/ingest/* WebSocket
+    app.include_router(transcriptions_public_router)  # /transcriptions/files/* transcript downloads
     install_api_docs(app, "/v1/docs")
     install_room_pages(app)  # last of all: the room page GET /{roomName}
 

@@ -242,6 +242,34 @@ class Settings(BaseSettings):
     recording_s3_part_bytes: int = Field(
         default=8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Part size of multipart uploads to S3 (>= 5 MiB).")
 
+    # Speech-to-text, transcriptions and summaries (CONTRACT.md "Recordings, transcriptions, summaries";
+    # herewith.speech, herewith.transcriptions, herewith.summaries). Needs the speech extra (README, "Speech").
+    stt_model: str = Field(
+        default="base",
+        description="Whisper model of stored transcripts: base (multilingual) or tiny.en (English, faster), "
+                    "both shipped in registry wheels, or the path of a directory holding a CTranslate2 Whisper "
+                    "model (an operator's larger model). Nothing is downloaded.",
+    )
+    stt_workers: int = Field(
+        default=1, ge=1, description="Speech worker processes (each holds the model: 150-350 MB; one decode at a time).")
+    stt_cpu_threads: int = Field(
+        default=0, ge=0, description="CPU threads per speech worker; 0: the cores divided among the workers.")
+    transcription_poll_seconds: float = Field(
+        default=2.0, description="How often the transcription and summary jobs look for queued work.")
+    transcription_attempts: int = Field(
+        default=3, ge=1, description="Runs of a transcription (or summary) before it fails.")
+    summary_backend: str = Field(
+        default="extractive", pattern="^(extractive|openai)$",
+        description="extractive (built in: sentences picked from the transcript, offline) or openai (an "
+                    "OpenAI-compatible chat-completions endpoint at summary_openai_url, e.g. a local model server).",
+    )
+    summary_openai_url: str | None = Field(
+        default=None, description="Base URL of the chat-completions API (http://127.0.0.1:8000/v1); "
+                                  "POST {url}/chat/completions.")
+    summary_openai_model: str = Field(default="default", description="The model name sent to that endpoint.")
+    summary_openai_api_key: str | None = Field(default=None, description="Bearer key of that endpoint, if it needs one.")
+    summary_openai_timeout_seconds: float = Field(default=300.0, description="Timeout of one chat-completions call.")
+
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
         self.public_url = (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -57,3 +57,27 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
 
     return float(jiwer.wer(normalize_words(reference), normalize_words(hypothesis)))
+
+
+def speech_track(parts: list[tuple[float, str]], path: Path, *, total_s: float | None = None, voice: str = "en-us",
+                 rate: int = 150, pitch: int = 50, sample_rate: int = 48000) -> Path:
+    """One participant's audio: each ``(start_s, text)`` spoken by espeak-ng from ``start_s`` seconds on,
+    silence between, mixed into ``path`` (``.wav``: PCM s16 mono; ``.webm``: Opus, as a recording's
+    per-participant track). ``total_s``: pad with silence to this length."""
+    work = path.parent / f".{path.stem}-parts"
+    work.mkdir(parents=True, exist_ok=True)
+    inputs: list[str] = []
+    filters: list[str] = []
+    for i, (start, text) in enumerate(parts):
+        wav = espeak_wav(text, work / f"{i}.wav", voice=voice, rate=rate, pitch=pitch)
+        inputs += ["-i", str(wav)]
+        filters.append(f"[{i}]aresample={sample_rate},adelay={int(start * 1000)}:all=1[p{i}]")
+    mix = "".join(f"[p{i}]" for i in range(len(parts)))
+    graph = ";".join(filters) + f";{mix}amix=inputs={len(parts)}:normalize=0:duration=longest"
+    if total_s:
+        graph += f",apad=whole_dur={total_s}"
+    codec = ["-c:a", "libopus", "-b:a", "48k"] if path.suffix == ".webm" else ["-c:a", "pcm_s16le"]
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-filter_complex", graph,
+                    "-ac", "1", "-ar", str(sample_rate), *codec, str(path)], check=True, timeout=120, capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return path

@@ -162,6 +162,19 @@ class S3Storage:
         except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds; none may leak credentials
             raise StorageError(f"upload to s3 bucket {self.destination.bucket!r} failed: {type(exc).__name__}") from None
 
+    async def download(self, key: str, path: Path) -> None:
+        """Download ``key`` (the full object key) into ``path`` (a transcription reads a participant's audio
+        track this way). Raises StorageError."""
+        await self._check()
+
+        def go() -> None:
+            self._s3().download_file(self.destination.bucket, key, str(path))
+
+        try:
+            await asyncio.to_thread(go)
+        except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds; none may leak credentials
+            raise StorageError(f"download from s3 bucket {self.destination.bucket!r} failed: {type(exc).__name__}") from None
+
     async def presigned_url(self, key: str, valid_for_seconds: int, filename: str | None = None) -> str:
         """A presigned GET URL for ``key`` valid ``valid_for_seconds`` (SigV4: at most 7 days)."""
         params: dict[str, Any] = {"Bucket": self.destination.bucket, "Key": key}

@@ -140,10 +140,36 @@ _worker_model: Any = None
 _worker_error: str | None = None
 
 
-def _init_worker(model_dir: str, cpu_threads: int) -> None:
-    """Initializer of each pool worker: load the model once per process. A failure is kept and raised by
-    each call (an initializer that raises would only break the pool, losing the reason)."""
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """End this worker when the process that started it is gone (a ``kill -9`` of the server): the pool's
+    queues do not tell a worker, since it holds both ends of their pipes itself."""
+    import signal
+    import threading
+    import time
+
+    try:  # Linux: the kernel sends SIGKILL when the parent dies (no polling needed)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _init_worker(model_dir: str, cpu_threads: int, parent: int) -> None:
+    """Initializer of each pool worker: exit with the parent (``parent``: the pid of the process that made the
+    pool, passed in since it may be gone by now), load the model once per process. A failure is kept and raised by each call (an initializer that raises would only break the pool, losing the reason)."""
     global _worker_model, _worker_error
+    _exit_with_parent(parent)
     try:  # a worker is background work: let the server's own processes go first
         os.nice(5)
     except OSError:
@@ -189,7 +215,7 @@ class SpeechEngine:
         # spawn, not fork: the server process runs threads and an event loop that a fork would copy
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(str(self.model_dir), self.cpu_threads),
+            initializer=_init_worker, initargs=(str(self.model_dir), self.cpu_threads, os.getpid()),
         )
 
     async def start(self) -> None:
