@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -40,11 +42,18 @@ def herewith_process(server, key: str, *args: str, tty_stderr: bool = False) -> 
     if not tty_stderr:
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     master, slave = pty.openpty()
+    deadline = time.monotonic() + 120
     try:
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=slave, text=True)
         os.close(slave)
         chunks = []
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                raise TimeoutError(f"{command} still running after 120 s")
+            if not select.select([master], [], [], min(left, 1.0))[0]:
+                continue
             try:
                 data = os.read(master, 65536)
             except OSError:  # EIO: the child closed the terminal
@@ -53,7 +62,7 @@ def herewith_process(server, key: str, *args: str, tty_stderr: bool = False) -> 
                 break
             chunks.append(data)
         out = proc.stdout.read()
-        proc.wait(timeout=120)
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         os.close(master)
     return subprocess.CompletedProcess(command, proc.returncode, out, b"".join(chunks).decode(errors="replace"))
