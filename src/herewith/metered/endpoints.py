@@ -72,8 +72,6 @@ class VendorErrorRoute(APIRoute):
             except ValidationError as exc:
                 return vendor_error(400, _validation_message(exc.errors()))
             except HerewithError as exc:
-                if exc.status == 400 and exc.data and not exc.message.startswith("Invalid request"):
-                    return vendor_error(400, exc.message)
                 return vendor_error(exc.status, exc.message, exc.headers)
 
         return run

@@ -65,11 +65,11 @@ class RoomRef:
     policy: RoomPolicy = DEFAULT_POLICY  # herewith.rooms.policy: rules beyond the meeting's
 
 
-def check_open(ref: RoomRef, now: datetime) -> None:
-    """Apply the room policy's join window at ``now``: raises :class:`RoomNotOpen` before ``not_before``
+def check_open(policy: RoomPolicy, now: datetime) -> None:
+    """Apply a room policy's join window at ``now``: raises :class:`RoomNotOpen` before ``not_before``
     and :class:`RoomGone` (``expired``) from ``expires_at`` on (CONTRACT.md, "Another vendor's room options":
     users cannot join before notBeforeUnixSec nor after expireUnixSec)."""
-    refusal = ref.policy.join_refusal(now)
+    refusal = policy.join_refusal(now)
     if refusal is None:
         return
     if refusal[0] == "not_yet":

@@ -103,6 +103,13 @@ def _valid_name(value: str | None) -> bool:
         return False
 
 
+def _valid_metadata(value: str | None) -> bool:
+    try:
+        return p.validate_metadata(value) is not None
+    except ValueError:
+        return False
+
+
 def _valid_external_id(value: str | None) -> bool:
     try:
         return p.validate_external_id(value) is not None
@@ -396,7 +403,7 @@ class LiveRoom:
             id=participant_id, role=role, outbox=outbox,
             display_name=msg.displayName or (p.validate_display_name(token.name) if token and _valid_name(token.name) else None),
             external_id=msg.externalId or (token.external_id if token and _valid_external_id(token.external_id) else None),
-            metadata=msg.metadata or (token.meta[:p.METADATA_MAX] if token and token.meta else None),
+            metadata=msg.metadata or (token.meta if token and _valid_metadata(token.meta) else None),
             user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio, video=msg.video,
         )
         member.grants = self.policy.media_grants(role == "host", token)

@@ -26,6 +26,7 @@ from herewith.kit.time import Clock
 from herewith.meetings.events import EndedMeeting, EndReason
 from herewith.rooms import service as rooms
 from herewith.rooms.events import RoomEvents
+from herewith.rooms.policy import DEFAULT_POLICY
 from herewith.signaling import protocol as p
 from herewith.signaling.live_room import RecordingControl, RoomConfig, RoomRefLike, SfuRoom
 from herewith.signaling.router import Admission, LocalRouter, Router
@@ -109,9 +110,7 @@ class Signaling:
             ref = cached
         else:
             ref = await self.lookup(room_name)
-        policy_ref = ref if isinstance(ref, rooms.RoomRef) else None
-        if policy_ref is not None:
-            rooms.check_open(policy_ref, self.clock.now())
+        rooms.check_open(getattr(ref, "policy", None) or DEFAULT_POLICY, self.clock.now())
         claims = self.claims_for(join.roomKey, ref.room_name, ref.organization_id)
         return Admission(ref=ref, role=claims.role if claims is not None else "visitor",
                          token=claims if claims is not None and claims.organization_id is not None else None)

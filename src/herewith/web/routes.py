@@ -153,7 +153,7 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
         return _status_page(request, 410, "This meeting is over", message)
     policy = ref.policy
     try:
-        rooms.check_open(ref, signaling.clock.now())
+        rooms.check_open(policy, signaling.clock.now())
     except rooms.RoomNotOpen as not_open:
         return _status_page(request, 403, "This meeting has not started yet", not_open.message)
     except rooms.RoomGone:
