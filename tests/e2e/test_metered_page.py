@@ -28,6 +28,7 @@ async def test_audio_only_private_room_with_auto_join(server, org, open_page) ->
     for page in pages:
         s = await wait_media(page, "s.totals.audioPacketsReceived > 0 && s.totals.audioBytesSent > 0")
         assert s["totals"]["videoBytesSent"] == 0 and s["totals"]["framesDecoded"] == 0, s
+        assert await page.evaluate("document.getElementById('pre-cam').disabled")  # no camera was asked for
         assert await page.evaluate("document.getElementById('cam').hidden && document.getElementById('screen').hidden")
         assert await page.evaluate("document.getElementById('chat-form').hidden")  # enableChat defaults to false
         assert not [n for n in await page.evaluate("window.herewith.notices()") if n["kind"] == "error"]

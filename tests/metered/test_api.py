@@ -40,7 +40,7 @@ async def test_the_seed_curl_sample_works_with_only_host_and_key_changed(server,
         page = await c.get("/string")
         assert page.status_code == 200
         config = json.loads(re.search(r'id="herewith-config">(.*?)</script>', page.text, re.S)[1])
-        assert config["precall"] == {"video": False, "audio": False, "autoJoin": True}
+        assert config["precall"] == {"video": False, "audio": False, "autoJoin": True, "camera": True}
 
 
 async def test_calls_and_the_vendors_error_body(server, org, other_org) -> None:

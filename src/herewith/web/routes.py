@@ -176,6 +176,8 @@ async def room_page(roomName: str, request: Request) -> Response:  # noqa: N803
             "video": claims.join_video_on if claims and claims.join_video_on is not None else policy.join_video_on,
             "audio": claims.join_audio_on if claims and claims.join_audio_on is not None else policy.join_audio_on,
             "autoJoin": policy.auto_join,
+            # no camera asked for where the room (or the token) lets nobody send video: the server would refuse it
+            "camera": policy.media_grants(claims is not None and claims.role == "host", claims).video,
         },
         "chat": policy.chat,
         "static": STATIC_PREFIX,

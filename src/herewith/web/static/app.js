@@ -154,6 +154,7 @@ async function precall() {
     // the room's pre-call defaults (camera/microphone on when joining), from its policy or the token
     if (config.precall) local.enabled = {audio: config.precall.audio !== false, video: config.precall.video !== false};
     if (!options.cameraAccess) local.allowVideo = false;   // ?cameraAccess=off: audio only
+    if (config.precall && config.precall.camera === false) local.allowVideo = false;  // the room allows no video
     const res = await local.start();
     if (!options.audio) local.setEnabled('audio', false);   // ?audio=off / ?video=off: join muted / camera off
     if (!options.video) local.setEnabled('video', false);
