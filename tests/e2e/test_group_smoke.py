@@ -17,7 +17,8 @@ pytestmark = pytest.mark.netns
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-0123456789abcdef",
-                    janus="local", janus_ice_enforce_list="v0", janus_rtp_ports="30000-34999")
+                    janus="local", janus_ice_enforce_list="v0", janus_rtp_ports="30000-34999",
+                    metrics_enabled=True)
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +53,18 @@ async def test_two_senders_and_a_viewer(server, client) -> None:
     await a.wait_frames_from({b.id, c3.id}, 5)
     await c3.wait_frames_from({a.id, b.id}, 5)
     await v.wait_frames_from({a.id, b.id, c3.id}, 5)
+    # /metrics: the local Janus is up with this room on it; the group room's people by role
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for f in text_string_to_metric_families(text) for s in f.samples}
+    janus = [labels for name, labels in got if name == "herewith_janus_up"]
+    assert len(janus) == 1 and got[("herewith_janus_up", janus[0])] == 1, janus
+    assert got[("herewith_janus_rooms", janus[0])] >= 1
+    assert got[("herewith_participants_live", (("mode", "group"), ("role", "visitor")))] == 3
+    assert got[("herewith_participants_live", (("mode", "group"), ("role", "viewer")))] == 1
     await v.publish()
     err = await v.wait_message("error")
     assert err["code"] == "sfu_refused" and "433" in err["message"], err
