@@ -17,7 +17,8 @@ from tests.webhooks import helpers as _webhook_helpers  # noqa: F401 - lets serv
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
-                    background_tasks=True, webhook_poll_seconds=0.1, webhook_allow_private_targets=True)
+                    background_tasks=True, webhook_poll_seconds=0.1, webhook_allow_private_targets=True,
+                    transcription_poll_seconds=0.2, stt_model="tiny.en")
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ from herewith_client.types import (
     Redelivery,
     RoomInsight,
     RoomSessionInsight,
+    Summary,
+    SummaryCreated,
+    Transcription,
+    TranscriptionCreated,
     Webhook,
     WebhookEvent,
     WebhookSecret,
@@ -54,6 +58,6 @@ __all__ = [
     "BadRequestError", "ConflictError", "Delivery", "GoneError", "Herewith", "HerewithError", "InternalServerError",
     "Meeting", "NotFoundError", "ParticipantDetail", "ParticipantInsight", "PayloadTooLargeError",
     "PermissionDeniedError", "RateLimitError", "Recording", "Redelivery", "RoomInsight", "RoomSessionInsight",
-    "SyncPage", "Webhook", "WebhookEvent", "WebhookSecret", "WebhookVerificationError", "WebhookWithSecret",
+    "Summary", "SummaryCreated", "SyncPage", "Transcription", "TranscriptionCreated", "Webhook", "WebhookEvent", "WebhookSecret", "WebhookVerificationError", "WebhookWithSecret",
     "__version__", "verify_webhook",
 ]

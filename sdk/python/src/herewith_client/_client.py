@@ -33,7 +33,9 @@ from herewith_client.pagination import AsyncPage, AsyncPaginator, SyncPage
 from herewith_client.resources.insights import AsyncInsights, Insights
 from herewith_client.resources.meetings import AsyncMeetings, Meetings
 from herewith_client.resources.recordings import AsyncRecordings, Recordings
+from herewith_client.resources.summaries import AsyncSummaries, Summaries
 from herewith_client.resources.theming import AsyncTheming, Theming
+from herewith_client.resources.transcriptions import AsyncTranscriptions, Transcriptions
 from herewith_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 __version__ = "0.1.0"
@@ -121,7 +123,8 @@ class Herewith(_BaseClient):
     one raises :class:`~herewith_client.RateLimitError` at once); ``http_client``: your own ``httpx.Client``
     (its base URL and headers are left alone; the client's are sent with each request).
 
-    Resources: :attr:`meetings`, :attr:`recordings`, :attr:`insights`, :attr:`theming`, :attr:`webhooks`.
+    Resources: :attr:`meetings`, :attr:`recordings`, :attr:`transcriptions`, :attr:`summaries`, :attr:`insights`,
+    :attr:`theming`, :attr:`webhooks`.
     Close it with :meth:`close` or use it as a context manager.
     """
 
@@ -134,6 +137,8 @@ class Herewith(_BaseClient):
         self._http = http_client or httpx.Client(timeout=timeout)
         self.meetings = Meetings(self)
         self.recordings = Recordings(self)
+        self.transcriptions = Transcriptions(self)
+        self.summaries = Summaries(self)
         self.insights = Insights(self)
         self.theming = Theming(self)
         self.webhooks = Webhooks(self)
@@ -207,6 +212,8 @@ class AsyncHerewith(_BaseClient):
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self.meetings = AsyncMeetings(self)
         self.recordings = AsyncRecordings(self)
+        self.transcriptions = AsyncTranscriptions(self)
+        self.summaries = AsyncSummaries(self)
         self.insights = AsyncInsights(self)
         self.theming = AsyncTheming(self)
         self.webhooks = AsyncWebhooks(self)

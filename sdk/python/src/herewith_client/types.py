@@ -194,3 +194,61 @@ class WebhookEvent(_Model):
     createdAt: datetime
     type: str
     data: dict[str, Any]
+
+
+class Transcription(_Model):
+    """A transcript (``/v1/transcriptions``): of a recording (``type`` RECORDING_TRANSCRIPTION, one speaker per
+    participant's own audio track) or of live captions (LIVE_TRANSCRIPTION). ``state``: in_progress | ready |
+    failed; ``filename``: the Markdown file's name (None until ready); ``durationInSeconds``: the span
+    transcribed. Herewith adds ``recordingId``, ``meetingId`` and ``language`` (ISO 639-1)."""
+
+    transcriptionId: str
+    roomSessionId: str | None = None
+    roomName: str
+    startDate: datetime
+    endDate: datetime | None = None
+    state: str
+    createdAt: datetime
+    type: str
+    filename: str | None = None
+    durationInSeconds: float | None = None
+    storageType: str | None = None
+    recordingId: str | None = None
+    meetingId: str | None = None
+    language: str | None = None
+
+
+class TranscriptionCreated(_Model):
+    """The answer of ``POST /v1/transcriptions``: the new transcription's id (it starts ``in_progress``)."""
+
+    transcriptionId: str
+
+
+class Summary(_Model):
+    """A summary of a transcription (``/v1/summaries``). ``state``: in_progress | completed | failed;
+    ``summary``: None while in progress, then ``{"summary": <Markdown>, "sections": [...] | None, "draft",
+    "notice", "backend", "template"}``; ``template``: SOAP, Extended SOAP, General Narrative, General
+    Bulleted, Educational Lecture or Educational Tutoring."""
+
+    summaryId: str
+    transcriptionId: str
+    summary: dict[str, Any] | None = None
+    roomSessionId: str | None = None
+    roomName: str
+    startDate: datetime
+    endDate: datetime | None = None
+    state: str
+    createdAt: datetime
+    modifiedAt: datetime
+    template: str
+
+    @property
+    def text(self) -> str | None:
+        """The summary's Markdown, or None while it is not completed."""
+        return (self.summary or {}).get("summary")
+
+
+class SummaryCreated(_Model):
+    """The answer of ``POST /v1/summaries``: the new summary's id (it starts ``in_progress``)."""
+
+    summaryId: str
