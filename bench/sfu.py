@@ -12,10 +12,18 @@ Measures, for each subscriber count N (a fresh set of N subscribers joining toge
   Measured: Herewith's CPU per subscriber (steady state, and per join during the burst) next to Janus's, and
   time to first frame (WebSocket join -> first decoded frame).
 
+* big rooms (``--mode grid``, written to bench/results/sfu_grid.json): ``--publishers`` (50) cheap publishers
+  in one group room (aiortc relaying pre-encoded 320x180 VP8 and Opus without encoding, tests/media/relay.py; three
+  of them speaking), then, one after the other in the same run, ``--subscribers`` viewers that report a 9-tile
+  grid page (``sfu_view``: 9 publishers at 426x240 device pixels) and as many that report nothing (today's
+  receive-everything path). Per subscriber: downlink (RTP bytes received) and decoded video streams; Janus CPU and
+  Herewith CPU over the window, for each path.
+
 Run inside the test network namespace (Janus is started by JanusSupervisor with a generated config):
 
     scripts/netns.sh up
     ip netns exec herewith-test .venv/bin/python bench/sfu.py [--counts 10 20 40] [--window 8] [--mode both]
+    ip netns exec herewith-test .venv/bin/python bench/sfu.py --mode grid [--publishers 50] [--subscribers 3]
 
 Prints the figures and writes bench/results/sfu.json (machine, date, parameters, figures).
 Subscribers decode frames until their first one, then only count assembled frames (a decode per frame
@@ -72,6 +80,18 @@ class _FirstFrameDecoder:
 
 
 rtcrtpreceiver.get_decoder = _FirstFrameDecoder
+
+# Downlink of an aiortc subscriber: aiortc's inbound-rtp stats have no byte count, so each receiver adds up the RTP
+# packets it is handed (payload + padding + the 12-byte fixed header; SRTP, UDP and IP overhead not counted).
+_handle_rtp = rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet
+
+
+async def _counting_handle_rtp(self: rtcrtpreceiver.RTCRtpReceiver, packet: object, arrival_time_ms: int) -> None:
+    self.bench_bytes = getattr(self, "bench_bytes", 0) + len(packet.payload) + packet.padding_size + 12  # type: ignore[attr-defined]
+    await _handle_rtp(self, packet, arrival_time_ms)
+
+
+rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet = _counting_handle_rtp  # type: ignore[method-assign]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -346,6 +366,133 @@ async def measure_proxy(ws_url: str, room: str, viewer_key: str, publisher: str,
     return result
 
 
+# ------------------------------------------------------------------------------------------- big rooms
+def rtp_bytes(client: SfuClient) -> int:
+    pc = client.sub_pc
+    return sum(getattr(t.receiver, "bench_bytes", 0) for t in pc.getTransceivers()) if pc is not None else 0
+
+
+async def run_grid(args: argparse.Namespace) -> dict[str, object]:
+    """One ``herewith serve``, ``--publishers`` relay publishers in one group room; grid viewers, then
+    receive-everything viewers, measured in turn."""
+    from urllib.parse import parse_qs, urlparse
+
+    import httpx
+
+    from herewith.config import Settings
+    from tests.media.relay import RelayPublisher, make_silence, make_video
+    from tests.support.servers import ProcessServer, create_org_key, run_sync
+
+    tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-grid-"))
+    video, silence = make_video(tmp / "video.webm"), make_silence(tmp / "silence.webm")
+    settings = Settings(data_dir=tmp, secret_key="bench-secret-0123456789abcdef")
+    org = run_sync(create_org_key(settings, "bench"))
+    server = ProcessServer({
+        "HEREWITH_DATA_DIR": str(tmp), "HEREWITH_SECRET_KEY": settings.secret_key, "HEREWITH_JANUS": "local",
+        "HEREWITH_JANUS_ICE_ENFORCE_LIST": args.iface, "HEREWITH_RATELIMIT_ENABLED": "false",
+        "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false",
+    }, log_path=tmp / "server.log").start()
+    pubs: list[RelayPublisher] = []
+    try:
+        hw = server.proc.pid
+        deadline = time.monotonic() + 20
+        while (janus := janus_child(hw)) is None:
+            assert time.monotonic() < deadline, "the server started no Janus"
+            await asyncio.sleep(0.1)
+        pids = {"herewith": hw, "janus": janus, "bench": os.getpid()}
+        async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as http:
+            r = await http.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z", "roomMode": "group",
+                                                   "fields": ["viewerRoomUrl"]})
+            r.raise_for_status()
+            meeting = r.json()
+        room = urlparse(meeting["roomUrl"]).path
+        viewer_key = parse_qs(urlparse(meeting["viewerRoomUrl"]).query)["roomKey"][0]
+        ws_url = server.base_url.replace("http://", "ws://")
+        t0 = time.monotonic()
+        pubs = [RelayPublisher(ws_url, room, display=f"pub-{i:02d}", video=video, silence=silence)
+                for i in range(args.publishers)]
+        for i in range(0, len(pubs), 5):
+            await asyncio.gather(*(p.join(timeout=120) for p in pubs[i:i + 5]))
+        await asyncio.gather(*(p.wait_message("sfu_published", timeout=120) for p in pubs))
+        for p in pubs[:3]:
+            p.speak()  # three speakers: the audio a grid page gets
+        print(f"{len(pubs)} publishers publishing after {time.monotonic() - t0:.1f} s", flush=True)
+        await asyncio.sleep(args.settle + 2)
+        base = await steady_cpu3(pids, args.window)
+        print(f"publishers only: {json.dumps({k: round(v, 3) for k, v in base.items()})}", flush=True)
+        shown = [p.id for p in pubs[-9:]]  # a page of nine, none of them the speakers (their audio is extra)
+        paths = {}
+        for path in ("grid", "everything"):
+            paths[path] = await measure_grid(ws_url, room, viewer_key, {p.id for p in pubs if p.id}, shown, pids,
+                                             path, args)
+    finally:
+        await asyncio.gather(*(p.close() for p in pubs), return_exceptions=True)
+        server.stop()
+    return {
+        "benchmark": "sfu_grid",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "load_average": os.getloadavg(),
+        "parameters": {
+            "publishers": f"{args.publishers} RelayPublisher (tests/media/relay.py): pre-encoded 320x180 VP8 15 fps "
+                          "~150 kbit/s + Opus, sent without encoding; each reports an empty grid (audio of the "
+                          "loudest 3 only); 3 of them speak",
+            "subscribers": f"{args.subscribers} viewers per path (SfuClient over the WebSocket, aiortc), measured "
+                           "one path after the other",
+            "grid": "sfu_view with 9 tiles of 426x240 device pixels (a laptop's 3x3 page)",
+            "everything": "no sfu_view: every stream of every publisher (the path before big-room support)",
+            "window_s": args.window, "server": "herewith serve with HEREWITH_JANUS=local, SQLite, rate limits off",
+        },
+        "publishers_only": {k + "_cpu_cores": round(v, 4) for k, v in base.items()},
+        "paths": paths,
+        "targets": {"downlink_kbps_max": 3000, "decoded_videos_max": 10, "janus_plus_herewith_cores_max": 1.0},
+        "units": {"downlink_kbps": "RTP bytes (header + payload) received per subscriber, kbit/s, median over the "
+                                   "subscribers", "decoded_videos": "video streams whose frames arrived during the "
+                                   "window, per subscriber (median)", "*_cpu_cores": "CPU seconds per wall second"},
+    }
+
+
+async def measure_grid(ws_url: str, room: str, viewer_key: str, publishers: set[str], shown: list[str],
+                       pids: dict[str, int], path: str, args: argparse.Namespace) -> dict[str, object]:
+    subs = [SfuClient(ws_url, room, display=f"{path}-{i}", room_key=viewer_key, publish=False)
+            for i in range(args.subscribers)]
+    t0 = time.monotonic()
+    for s in subs:
+        await s.join(timeout=60)
+        if path == "grid":
+            await s.send({"type": "sfu_view", "tiles": [{"participantId": pid, "source": "camera", "width": 426,
+                                                         "height": 240} for pid in shown]})
+    expected = set(shown) if path == "grid" else publishers
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(expected <= set(s.frames) for s in subs):
+        await asyncio.sleep(0.2)
+    ready = time.monotonic() - t0
+    await asyncio.sleep(args.settle)
+    b0 = [rtp_bytes(s) for s in subs]
+    f0 = [dict(s.frames) for s in subs]
+    cpu = await steady_cpu3(pids, args.window)
+    kbps = [8 * (rtp_bytes(s) - b) / args.window / 1000 for s, b in zip(subs, b0, strict=True)]
+    decoded = [sum(1 for pid, n in s.frames.items() if n > f.get(pid, 0)) for s, f in zip(subs, f0, strict=True)]
+    result = {
+        "subscribers": len(subs),
+        "all_expected_videos_after_s": round(ready, 1),
+        "downlink_kbps_median": round(statistics.median(kbps)),
+        "downlink_kbps_max": round(max(kbps)),
+        "decoded_videos_median": statistics.median(decoded),
+        "decoded_videos_max": max(decoded),
+        "janus_cpu_cores": round(cpu["janus"], 4),
+        "herewith_cpu_cores": round(cpu["herewith"], 4),
+        "janus_plus_herewith_cores": round(cpu["janus"] + cpu["herewith"], 4),
+        "bench_cpu_cores": round(cpu["bench"], 4),
+        "janus_rss_mib": round(rss_mib(pids["janus"]), 1),
+        "herewith_rss_mib": round(rss_mib(pids["herewith"]), 1),
+    }
+    print(f"{path}: {json.dumps(result)}", flush=True)
+    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    await asyncio.sleep(3)
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", type=int, nargs="+", default=[10, 20, 40])
@@ -355,10 +502,19 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--bitrate", type=int, default=300_000, help="room video bitrate cap, bits per second")
     ap.add_argument("--iface", default="v0", help="Janus ice_enforce_list (the netns veth)")
-    ap.add_argument("--mode", choices=["direct", "proxy", "both"], default="both",
-                    help="direct: subscribers on Janus's API; proxy: through Herewith's signaling; both (default)")
+    ap.add_argument("--mode", choices=["direct", "proxy", "both", "grid"], default="both",
+                    help="direct: subscribers on Janus's API; proxy: through Herewith's signaling; both (default); "
+                         "grid: the big-room scenario (bench/results/sfu_grid.json)")
+    ap.add_argument("--publishers", type=int, default=50, help="grid: publishers in the room")
+    ap.add_argument("--subscribers", type=int, default=3, help="grid: subscribers measured per path")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sfu.json"))
     args = ap.parse_args()
+    if args.mode == "grid":
+        out = Path(args.out).with_name("sfu_grid.json") if args.out.endswith("sfu.json") else Path(args.out)
+        text = json.dumps(asyncio.run(run_grid(args)), indent=2)
+        print(text)
+        out.write_text(text + "\n")
+        return
     result = asyncio.run(run(args)) if args.mode != "proxy" else {"benchmark": "sfu", "machine": machine()}
     if args.mode != "direct":
         proxy = asyncio.run(run_proxy(args))

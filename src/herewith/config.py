@@ -122,7 +122,11 @@ class Settings(BaseSettings):
     )
     janus_nat_1_1_mapping: str | None = Field(default=None, description="Local Janus: public IP to advertise (NAT 1:1).")
     janus_rtp_ports: str = Field(default="20000-40000", description="Local Janus: UDP port range for media.")
-    janus_room_bitrate: int = Field(default=512_000, description="Cap on each publisher's video, bits per second (REMB).")
+    janus_room_bitrate: int = Field(default=1_000_000, description="Cap on each publisher's video (all simulcast layers), bits per second (REMB).")
+    group_audio_streams: int = Field(
+        default=3, ge=1, le=50,
+        description="Group rooms: a page that reports its grid receives the audio of this many loudest speakers.",
+    )
     janus_room_idle_seconds: float = Field(default=60.0, description="Destroy a group room's Janus room after it stays empty this long.")
 
     @field_validator("janus_url", "janus_admin_url", mode="before")

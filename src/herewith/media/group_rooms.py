@@ -61,6 +61,7 @@ from herewith.media.janus import (
     VideoRoomAdmin,
 )
 from herewith.media.placement import InstanceLoad, Placement
+from herewith.media.selection import Speakers
 from herewith.media.sfu_proxy import SfuPeer
 from herewith.media.supervisor import JanusStartError, JanusSupervisor
 from herewith.meetings.events import EndedMeeting, EndReason
@@ -72,6 +73,13 @@ __all__ = ["GroupRoom", "GroupRooms", "JanusInstance", "room_identity"]
 log = logging.getLogger(__name__)
 
 DESCRIPTION_PREFIX = "herewith:"
+
+# Janus VideoRoom's active speaker detection (room ``create`` fields): it averages the RTP audio-level header
+# extension (RFC 6464, sent by browsers and by aiortc) over ``audio_active_packets`` packets (20 ms each: 0.2 s)
+# and sends ``talking`` when the average magnitude is below ``audio_level_average`` (dBov, 0 loud .. 127
+# silent; 60 = anything above background noise), ``stopped-talking`` when it rises above it again.
+TALKING_EVENTS = {"audiolevel_ext": True, "audiolevel_event": True, "audio_active_packets": 10,
+                  "audio_level_average": 60}
 
 
 def room_identity(signing_key: str, meeting_id: str) -> tuple[int, str]:
@@ -151,6 +159,7 @@ class GroupRoom:
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
         self.destroyed = False
+        self.speakers = Speakers(limit=rooms.settings.group_audio_streams)
 
     # -- Janus room ----------------------------------------------------------------------------------
     async def ensure(self, *, check: bool = False) -> JanusInstance:
@@ -182,7 +191,7 @@ class GroupRoom:
             await instance.call(lambda r: r.create_room(
                 self.room_id, secret=self.secret, description=description,
                 publishers=settings.room_max_participants_group, allowed=[], bitrate=settings.janus_room_bitrate,
-                notify_joining=False, extra={"audiolevel_event": False},
+                notify_joining=False, extra=TALKING_EVENTS,
             ))
             log.info("janus room %s created for meeting %s on %s", self.room_id, self.meeting_id, instance.url)
         except JanusError as exc:
@@ -273,6 +282,8 @@ class GroupRoom:
         if self.instance is not None and self.rooms.placement is not None:
             self.rooms.placement.participant_joined(self.room_id)
         peer.start()
+        if self.speakers.active is not None:
+            peer.send(self._speaker_message())
 
     async def handle(self, member: SfuMember, msg: p.SfuClientMessage) -> None:
         """An ``sfu_*`` message of a participant in the call (``error sfu_unavailable`` when it has no proxy)."""
@@ -318,7 +329,31 @@ class GroupRoom:
         self._wake_others(participant_id)
 
     def feed_gone(self, participant_id: str) -> None:
+        if self.speakers.gone(participant_id):
+            self._speakers_changed()
         self._wake_others(participant_id)
+
+    def talking(self, participant_id: str, talking: bool, level: float | None) -> None:
+        """Janus's ``talking``/``stopped-talking`` event for a participant's audio (``level``: average dBov
+        magnitude, 0 loud .. 127 silent): tell everyone the active speaker, move audio subscriptions."""
+        if self.speakers.talking(participant_id, talking, level):
+            self._speakers_changed()
+
+    def view_changed(self, participant_id: str) -> None:
+        """A participant reported what its grid shows (``sfu_view``): bring its subscription in step."""
+        peer = self.peers.get(participant_id)
+        if peer is not None:
+            peer.wake()
+
+    def _speaker_message(self) -> p.ActiveSpeaker:
+        return p.ActiveSpeaker(participantId=self.speakers.active, speakers=self.speakers.loudest())
+
+    def _speakers_changed(self) -> None:
+        msg = self._speaker_message()
+        for peer in self.peers.values():
+            peer.send(msg)
+            if peer.view is not None:
+                peer.wake()  # its audio follows the loudest speakers
 
     def _wake_others(self, participant_id: str) -> None:
         for pid, peer in self.peers.items():
@@ -329,12 +364,22 @@ class GroupRoom:
         return {peer.feed_id for peer in self.peers.values() if peer.live and peer.feed_id is not None}
 
     def wanted_streams(self, participant_id: str) -> set[tuple[int, str]]:
-        """``{(feed_id, mid)}`` a participant should receive: every live stream of every other publisher."""
+        """``{(feed_id, mid)}`` a participant should receive.
+
+        Without a view (it never sent ``sfu_view``: test clients, older pages) every live stream of every other
+        publisher. With one: the videos its grid shows (participant and source), and the audio of the loudest
+        ``group_audio_streams`` speakers (:class:`~herewith.media.selection.Speakers`).
+        """
+        me = self.peers.get(participant_id)
+        view = me.view if me is not None else None
+        audio_from = set(self.speakers.loudest()) if view is not None else set()
         out: set[tuple[int, str]] = set()
         for pid, peer in self.peers.items():
             if pid == participant_id or not peer.live or peer.feed_id is None:
                 continue
-            out.update((peer.feed_id, mid) for mid in peer.streams)
+            for mid, (kind, source) in peer.streams.items():
+                if view is None or (pid in audio_from if kind == "audio" else (pid, source) in view):
+                    out.add((peer.feed_id, mid))
         return out
 
     def stats(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from herewith.kit.sdp import parse_sdp
+from herewith.media.selection import simulcast_layer
 from herewith.media.janus import (
     JanusError,
     JanusHandle,
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
+SLOWLINK_HOLD = 10.0  # seconds a subscriber stays one simulcast layer lower after Janus reported losses to it
 ANSWER_TIMEOUT = 10.0  # seconds a participant has to answer an sfu_offer (then a new subscription starts)
 READY_TIMEOUT = 20.0  # seconds an sfu_publish waits for the participant's Janus session
 
@@ -76,7 +78,9 @@ class FeedRoom(Protocol):
     process supervises has restarted (None without one). ``kick(feed_id)`` removes a publisher from the
     Janus room. ``feed_changed`` / ``feed_gone(participant_id)``: a peer's published streams changed or
     ended (the others resubscribe). ``wanted_streams(participant_id)``: ``{(feed_id, mid)}`` the
-    participant should receive; ``live_feed_ids()``: the feeds publishing now.
+    participant should receive; ``live_feed_ids()``: the feeds publishing now. ``talking(participant_id,
+    talking, level)``: Janus's talking event for a peer's audio. ``view_changed(participant_id)``: the peer
+    reported what its grid shows.
     """
 
     @property
@@ -96,6 +100,10 @@ class FeedRoom(Protocol):
     def wanted_streams(self, participant_id: str) -> set[tuple[int, str]]: ...
 
     def live_feed_ids(self) -> set[int]: ...
+
+    def talking(self, participant_id: str, talking: bool, level: float | None) -> None: ...
+
+    def view_changed(self, participant_id: str) -> None: ...
 
 
 class SfuPeer:
@@ -126,6 +134,12 @@ class SfuPeer:
         self.subscribed: set[tuple[int, str]] = set()
         self.sub_streams: dict[str, Json] = {}  # subscriber mid -> Janus stream info
         self._janus_offers: deque[tuple[Json, Json]] = deque()
+        # what the page's grid shows ((participant id, source) -> (width, height) in device pixels); None until
+        # the page reports it (sfu_view): then the peer receives every stream
+        self.view: dict[tuple[str, str], tuple[int, int]] | None = None
+        self.layers: dict[tuple[str, int], int] = {}  # (subscriber mid, feed id) -> simulcast substream asked
+        self.layer_cap = 2  # lowered for SLOWLINK_HOLD seconds after each slowlink on the subscriber
+        self._cap_timer: asyncio.TimerHandle | None = None
         self._answer: asyncio.Future[str] | None = None
         self._sub_wake = asyncio.Event()
         # inbox of client messages, handled in order
@@ -202,6 +216,7 @@ class SfuPeer:
         self.streams = {}
         self.subscribed = set()
         self.sub_streams = {}
+        self.layers = {}
         self._janus_offers.clear()
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
@@ -217,6 +232,8 @@ class SfuPeer:
         for task in [*self._tasks, *self._handle_tasks]:
             if task is not current:
                 task.cancel()
+        if self._cap_timer is not None:
+            self._cap_timer.cancel()
         self.room.feed_gone(self.id)
         session = self.session
         if session is not None and not session.lost.is_set():
@@ -233,6 +250,10 @@ class SfuPeer:
         if msg.type == "sfu_answer":
             if self._answer is not None and not self._answer.done():
                 self._answer.set_result(msg.sdp)
+            return
+        if msg.type == "sfu_view":  # only the latest view matters: no queue
+            self.view = {(t.participantId, t.source): (t.width, t.height) for t in msg.tiles}
+            self.room.view_changed(self.id)
             return
         self._inbox.put_nowait(msg)
 
@@ -330,10 +351,20 @@ class SfuPeer:
                 self.room.feed_gone(self.id)
                 if kind == "detached":
                     return
+            elif kind == "event":
+                # Janus tells every publisher of the room who talks; each peer reports only its own feed
+                data = (ev.get("plugindata") or {}).get("data") or {}
+                what = data.get("videoroom")
+                if what in ("talking", "stopped-talking") and data.get("id") == self.feed_id:
+                    level = data.get("audio-level-dBov-avg")
+                    self.room.talking(self.id, what == "talking", float(level) if level is not None else None)
 
     async def _sub_events(self, handle: JanusHandle) -> None:
         while not handle.closed:
             ev = await handle.events.get()
+            if ev.get("janus") == "slowlink" and ev.get("media", "video") == "video":
+                self._slowlink()
+                continue
             if ev.get("janus") != "event":
                 continue
             data = (ev.get("plugindata") or {}).get("data") or {}
@@ -354,6 +385,7 @@ class SfuPeer:
             generation = self.generation
             try:
                 await self._sync_subscriptions()
+                await self._apply_layers()
             except asyncio.CancelledError:
                 raise
             except (JanusSessionLost, JanusUnavailable):
@@ -450,10 +482,48 @@ class SfuPeer:
         self._answer = None
         await sub.message({"request": "start"}, {"type": "answer", "sdp": sdp})
 
+    async def _apply_layers(self) -> None:
+        """Ask Janus for the simulcast layer each shown video needs (``configure`` with ``substream`` per
+        subscriber mid; ``temporal`` 2 = every frame): from its tile's height in the view
+        (:func:`~herewith.media.selection.simulcast_layer`), capped while the connection reports losses.
+        Streams without simulcast (aiortc, screen shares) ignore it."""
+        if self.view is None or self.sub is None:
+            return
+        changes: list[Json] = []
+        wanted: dict[tuple[str, int], int] = {}
+        for mid, s in self.sub_streams.items():
+            if s.get("type") != "video" or s.get("active") is False or s.get("feed_id") is None:
+                continue
+            size = self.view.get((str(s.get("feed_display")), str(s.get("feed_description") or "camera")))
+            if size is None:
+                continue
+            key = (mid, int(s["feed_id"]))
+            wanted[key] = layer = simulcast_layer(size[1], self.layer_cap)
+            if self.layers.get(key) != layer:
+                changes.append({"mid": mid, "substream": layer, "temporal": 2})
+        if changes:
+            await self.sub.message({"request": "configure", "streams": changes})
+        self.layers = wanted
+
+    def _slowlink(self) -> None:
+        """Janus saw losses towards this subscriber: one layer lower for every tile, for SLOWLINK_HOLD s."""
+        self.layer_cap = max(0, self.layer_cap - 1)
+        if self._cap_timer is not None:
+            self._cap_timer.cancel()
+
+        def restore() -> None:
+            self._cap_timer = None
+            self.layer_cap = 2
+            self._sub_wake.set()
+
+        self._cap_timer = asyncio.get_running_loop().call_later(SLOWLINK_HOLD, restore)
+        self._sub_wake.set()
+
     def wake(self) -> None:
         """The room's feeds changed: bring the subscription in step."""
         self._sub_wake.set()
 
     def stats(self) -> Json:
         return {"publishing": self.publishing, "live": self.live, "subscribed": len(self.subscribed),
-                "generation": self.generation}
+                "generation": self.generation, "view": None if self.view is None else len(self.view),
+                "layers": sorted(self.layers.values()), "layerCap": self.layer_cap}

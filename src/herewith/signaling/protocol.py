@@ -28,6 +28,7 @@ Client -> server (:data:`ClientMessage`)::
     sfu_unpublish {}                                    group rooms: stop publishing
     sfu_answer    {sdp}                                 group rooms: answer to the latest sfu_offer
     sfu_candidate {pc, candidate, sdpMid, sdpMLineIndex}  group rooms: pc publisher | subscriber
+    sfu_view      {tiles: [{participantId, source, width, height}]}  group rooms: what the grid shows now
 
 Server -> client (:data:`ServerMessage`)::
 
@@ -55,6 +56,7 @@ Server -> client (:data:`ServerMessage`)::
     sfu_published       {sdp}                     group rooms: Janus's answer to sfu_publish
     sfu_offer           {sdp, subscription, streams}  group rooms: subscriber offer (streams: mid -> participant)
     sfu_restart         {reason}                  group rooms: Janus restarted; publish again
+    active_speaker      {participantId, speakers}  group rooms: who speaks (speakers: loudest first)
     ping / pong         {}
 
 Usage::
@@ -372,20 +374,39 @@ class SfuCandidate(_Msg):
     sdpMLineIndex: int | None = Field(default=None, ge=0, le=512)
 
 
-SfuClientMessage = Union[SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate]
+class SfuTile(_Msg):
+    """One tile of the page's grid: whose video (``participantId``, ``source``) and its size in device
+    pixels (CSS pixels x devicePixelRatio), from which the server picks the simulcast layer."""
+
+    participantId: ParticipantIdStr
+    source: Literal["camera", "screen"] = "camera"
+    width: int = Field(default=0, ge=0, le=16384)
+    height: int = Field(default=0, ge=0, le=16384)
+
+
+class SfuView(_Msg):
+    """What the page's grid shows now (its current page): the server subscribes the participant's
+    subscriber connection to those videos only, at the layer each tile needs, and to the audio of the
+    loudest few speakers. A participant that never sends ``sfu_view`` receives every stream."""
+
+    type: Literal["sfu_view"] = "sfu_view"
+    tiles: list[SfuTile] = Field(default_factory=list, max_length=64)
+
+
+SfuClientMessage = Union[SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate, SfuView]
 """The client messages of group rooms on the SFU (``sfu_*``), handed to the room's SFU side."""
-SFU_CLIENT_MESSAGES = (SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate)
+SFU_CLIENT_MESSAGES = (SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate, SfuView)
 
 ClientMessage = Annotated[
     Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
           MuteRequestSend, EndMeeting, Leave, Ping, Pong, SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate,
-          RecordingStart, RecordingStop],
+          SfuView, RecordingStart, RecordingStop],
     Field(discriminator="type"),
 ]
 CLIENT_TYPES = frozenset(
     ["join", "knock", "offer", "answer", "candidate", "update", "chat", "stats", "handle_knock", "lock", "remove",
      "mute_request", "end_meeting", "leave", "ping", "pong",
-     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate", "recording_start", "recording_stop"]
+     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate", "sfu_view", "recording_start", "recording_stop"]
 )
 HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting", "recording_start",
                        "recording_stop"})
@@ -625,10 +646,21 @@ class SfuRestart(_Msg):
     reason: str = "janus_restarted"
 
 
+class ActiveSpeaker(_Msg):
+    """Group rooms: the active speaker (``participantId``; the last one who spoke when nobody does now) and
+    the loudest few speakers, loudest first (``speakers``: those whose audio the server forwards to pages
+    that sent ``sfu_view``). From Janus VideoRoom's talking events (RTP audio-level header extension)."""
+
+    type: Literal["active_speaker"] = "active_speaker"
+    participantId: str | None = None
+    speakers: list[str] = Field(default_factory=list)
+
+
 ServerMessage = Annotated[
     Union[Joined, RoomLocked, KnockPending, Knocked, KnockCancelled, KnockHandled, ParticipantJoined,
           ParticipantLeft, ParticipantUpdated, RoomUpdated, OfferOut, AnswerOut, CandidateOut, ChatOut,
-          MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart, RecordingStatus],
+          MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart, RecordingStatus,
+          ActiveSpeaker],
     Field(discriminator="type"),
 ]
 

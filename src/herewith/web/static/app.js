@@ -8,6 +8,7 @@ import {LocalMedia} from './localmedia.js';
 import {MeshMedia} from './mesh.js';
 import {StatsSampler} from './stats.js';
 import {gridLayout, gridTiles, initials, shownInPeople} from './composite.js';
+import {GridPager, pageSizeFor} from './grid.js';
 import {RecordingControls} from './recording-ui.js';
 import {EmbedBridge, Panels, applyRoomOptions, roomOptions} from './embed-bridge.js';
 
@@ -40,7 +41,9 @@ let signaling = null;
 let earlySocket = params.get('precallReview') === 'off' && config.signalUrl ? preconnect(config.signalUrl) : null;
 // ?recorder=1: the server's cloud recorder opened this page (recorder.js runs it instead of the call UI).
 const recorderMode = params.get('recorder') === '1';
-let lastTiles = [];   // the grid's tiles as last rendered (gridTiles), with their <video> elements
+let lastTiles = [];   // the grid's tiles as last rendered (this page of gridTiles), with their <video> elements
+const pager = new GridPager();  // pages of the grid and the active speaker (grid.js)
+let shownSince = new Map();     // tile key -> Date.now() when it came onto the shown page
 const recording = new RecordingControls({
   send: msg => signaling && signaling.send(msg),
   notice: text => notice(text),
@@ -216,6 +219,7 @@ function wire(sig) {
     if (media) media.participantLeft(m.participantId);
     state.streams.delete(`${m.participantId}:camera`); state.streams.delete(`${m.participantId}:screen`);
     removeTile(m.participantId, 'camera'); removeTile(m.participantId, 'screen');
+    syncAudio();
     if (p && m.reason === 'removed') notice(`${p.displayName || 'A participant'} was removed`);
     render();
   });
@@ -229,6 +233,7 @@ function wire(sig) {
   for (const t of ['offer', 'answer', 'candidate']) sig.on(t, m => { if (media) media.signal(m); });
   // group rooms on the SFU (sfu.js, issue 7): Janus's answers and offers, and restarts
   for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) sig.on(t, m => { if (media) media.signal(m); });
+  sig.on('active_speaker', m => { state.activeSpeaker = m.participantId; if (pager.speaker(m.participantId)) render(); else markSpeaker(); });
   sig.on('chat', m => { state.chat.push(m); renderChat(); });
   sig.on('recording', m => { recording.update(m); emit('recording_status_change', {status: m.state === 'recording' ? 'started' : m.state}); });
   sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
@@ -279,6 +284,7 @@ function teardownMedia() {
   for (const id of [...state.participants.keys()]) { removeTile(id, 'camera'); removeTile(id, 'screen'); }
   state.participants.clear();
   state.streams.clear();
+  syncAudio();
 }
 
 async function onJoined(m) {
@@ -388,7 +394,7 @@ function tile(id, source) {
     el.dataset.participant = id;
     const video = document.createElement('video');
     video.autoplay = true; video.playsInline = true;
-    if (id === state.self || source === 'screen') video.muted = true;
+    video.muted = true;  // remote sound plays from the audio elements (syncAudio): also for people on other pages
     const avatar = document.createElement('div');
     avatar.className = 'avatar';
     const label = document.createElement('div');
@@ -406,6 +412,7 @@ function removeTile(id, source) {
 
 function attachRemote(id, source, stream) {
   state.streams.set(`${id}:${source}`, stream);
+  syncAudio();
   render();
   const video = tileVideo(`${id}:${source}`);
   if (video && !('firstRemoteFrame' in state.timings) && video.requestVideoFrameCallback && source === 'camera') {
@@ -427,9 +434,66 @@ function gridPeople() {
   return people;
 }
 
-// Tiles in the grid's order, each <video> on its stream, placed by gridLayout (composite.js) in pixels.
+// Everyone's sound, whether or not their tile is on the current page: one hidden <audio> per received stream
+// with audio (in a group room the server forwards the loudest few speakers' audio only).
+const audioSinks = new Map();  // `${id}:${source}` -> <audio>
+function syncAudio() {
+  for (const [key, el] of audioSinks) {
+    if (!state.streams.has(key)) { el.srcObject = null; el.remove(); audioSinks.delete(key); }
+  }
+  for (const [key, stream] of state.streams) {
+    const tracks = stream.getAudioTracks();
+    let el = audioSinks.get(key);
+    if (!tracks.length) { if (el) { el.srcObject = null; el.remove(); audioSinks.delete(key); } continue; }
+    if (!el) {
+      el = document.createElement('audio');
+      el.autoplay = true;
+      el.hidden = true;
+      el.dataset.key = key;
+      document.body.append(el);
+      audioSinks.set(key, el);
+    }
+    if (el.srcObject !== stream) { el.srcObject = stream; el.play().catch(() => {}); }
+  }
+}
+
+// The pager under the grid (only when there is more than one page): previous, "page x of y", next.
+function renderPager(view) {
+  let bar = $('grid-pager');
+  if (!bar) {
+    bar = document.createElement('nav');
+    bar.id = 'grid-pager';
+    bar.className = 'grid-pager';
+    bar.setAttribute('aria-label', 'Pages of the grid');
+    const prev = button('‹', () => { if (pager.previous()) render(); }, 'grid-previous');
+    prev.setAttribute('aria-label', 'Previous page');
+    const label = document.createElement('span');
+    label.className = 'grid-page';
+    const next = button('›', () => { if (pager.next()) render(); }, 'grid-next');
+    next.setAttribute('aria-label', 'Next page');
+    bar.append(prev, label, next);
+    $('grid').append(bar);
+  }
+  bar.hidden = view.pages <= 1;
+  bar.querySelector('.grid-page').textContent = `${view.page + 1} / ${view.pages}`;
+  bar.querySelector('[data-action="grid-previous"]').disabled = view.page === 0;
+  bar.querySelector('[data-action="grid-next"]').disabled = view.page >= view.pages - 1;
+}
+
+function markSpeaker() {
+  for (const el of $('grid').querySelectorAll('.tile')) {
+    el.classList.toggle('speaking', el.dataset.participant === state.activeSpeaker && el.classList.contains('camera'));
+  }
+}
+
+// This page's tiles in the grid's order (grid.js pages composite.js's tiles), each <video> on its stream,
+// placed by gridLayout (composite.js) in pixels.
 function renderGrid() {
-  const tiles = gridTiles(gridPeople());
+  const grid = $('grid');
+  pager.pageSize = pageSizeFor(grid.clientWidth, grid.clientHeight);
+  const view = pager.arrange(gridTiles(gridPeople()));
+  const tiles = view.tiles;
+  renderPager(view);
   const keep = new Set(tiles.map(t => t.key));
   for (const el of [...$('grid').querySelectorAll('.tile')]) {
     if (!keep.has(el.dataset.key)) { el.querySelector('video').srcObject = null; el.remove(); }
@@ -442,7 +506,10 @@ function renderGrid() {
     fillTile(el, t);
   }
   lastTiles = tiles;
+  const now = Date.now();
+  shownSince = new Map(tiles.map(t => [t.key, shownSince.get(t.key) || now]));
   layoutGrid();
+  markSpeaker();
 }
 
 function layoutGrid() {
@@ -456,8 +523,21 @@ function layoutGrid() {
     el.classList.toggle('large', r.large);
   }
   grid.dataset.count = String(lastTiles.length);
+  grid.dataset.page = String(pager.page);
+  // group rooms: tell the server what this page shows, and how big (it forwards only that, at that size)
+  if (media && media.setView) {
+    const dpr = window.devicePixelRatio || 1;
+    media.setView(lastTiles.filter(t => !t.self && rects.has(t.key)).map(t => {
+      const r = rects.get(t.key);
+      return {participantId: t.id, source: t.source, width: r.w * dpr, height: r.h * dpr};
+    }));
+  }
 }
-new ResizeObserver(() => layoutGrid()).observe($('grid'));
+new ResizeObserver(() => {
+  const grid = $('grid');
+  if (state.phase === 'call' && pageSizeFor(grid.clientWidth, grid.clientHeight) !== pager.pageSize) render();
+  else layoutGrid();
+}).observe($('grid'));
 
 function render() {
   if (state.phase !== 'call') return;
@@ -614,7 +694,7 @@ async function getStats() {
     totals.bytesSent += sent.audioBytes + sent.videoBytes + sent.screenBytes;
   }
   return {phase: state.phase, self: state.self, role: state.role, peers: summary.peers, totals,
-          ...(summary.publisher ? {publisher: summary.publisher, subscription: summary.subscription} : {})};
+          ...(summary.publisher ? {publisher: summary.publisher, subscription: summary.subscription, inbound: summary.inbound} : {})};
 }
 
 window.herewith = {
@@ -626,6 +706,11 @@ window.herewith = {
   get ending() { return state.ending; },
   get reconnecting() { return Boolean(state.reconnecting); },
   participants: () => [...state.participants.values()],
+  // the grid: this page's tiles (participant id, source), the page, the page count, the active speaker
+  grid: () => ({tiles: lastTiles.map(t => ({id: t.id, source: t.source, self: t.self, since: shownSince.get(t.key)})),
+                page: pager.page,
+                pages: pager.pages, pageSize: pager.pageSize, activeSpeaker: state.activeSpeaker || null}),
+  gridPage: n => { pager.goTo(n); render(); },
   chat: () => state.chat.slice(),
   knocks: () => [...state.knocks.values()],
   notices: () => state.notices.slice(),

@@ -5,6 +5,7 @@
 //   media.start(existingParticipants)  media.participantJoined(p)  media.participantUpdated(p)
 //   media.participantLeft(id)          media.signal(msg)           media.trackChanged(kind, track)
 //   await media.setScreen(stream|null) await media.summary()       media.peerConnections()   media.close()
+//   media.setView(tiles)   (SFU only) what the grid shows: [{participantId, source, width, height}] (device px)
 //
 // Two peer connections, whatever the size of the room (docs/janus-notes.md):
 // - publisher (only for roles that send): we offer our microphone, camera and, when sharing, the screen
@@ -14,11 +15,24 @@
 //   sends Janus's offers (`sfu_offer {sdp, subscription, streams}`; `streams` maps each m-line mid to a
 //   participant and a source); we answer (`sfu_answer`). A new `subscription` number means a new connection.
 // `sfu_restart` (Janus restarted): drop both connections and publish again; the server re-sends an offer.
+// Big rooms: the camera goes out in three simulcast layers (rid l/m/h at 1/4, 1/2 and full resolution); the page
+// reports what its grid shows (`sfu_view`, from grid.js) and the server subscribes us only to those videos, at the
+// layer each tile needs, plus the audio of the loudest few speakers. Screen shares go out in one layer.
 // The browser holds no Janus credential: it only ever talks to Herewith; media flows to Janus directly.
 //
-// Embedding knob: `window.HEREWITH_SFU_OPTIONS = {maxBitrate, scaleResolutionDownBy}` (camera encoding).
+// Embedding knob: `window.HEREWITH_SFU_OPTIONS = {maxBitrate, scaleResolutionDownBy, simulcast, layerBitrates}`
+// (camera encoding: the top layer's cap and scale; simulcast false = one layer; the caps of the 1/2 and 1/4 layers).
 
-const DEFAULTS = {maxBitrate: 600_000, scaleResolutionDownBy: 1};
+const DEFAULTS = {maxBitrate: 600_000, scaleResolutionDownBy: 1, simulcast: true, layerBitrates: [250_000, 100_000]};
+
+// The camera's encodings: one, or three simulcast layers listed from high to low (Janus's substream 2, 1, 0).
+export function cameraEncodings({maxBitrate, scaleResolutionDownBy, simulcast, layerBitrates}) {
+  if (!simulcast) return [{maxBitrate, scaleResolutionDownBy}];
+  const [mid, low] = layerBitrates;
+  return [{rid: 'h', maxBitrate, scaleResolutionDownBy},
+          {rid: 'm', maxBitrate: Math.min(mid, maxBitrate), scaleResolutionDownBy: scaleResolutionDownBy * 2},
+          {rid: 'l', maxBitrate: Math.min(low, maxBitrate), scaleResolutionDownBy: scaleResolutionDownBy * 4}];
+}
 
 export class SfuMedia {
   constructor({send, local, iceServers, selfId, sends, onRemoteMedia, onPeerState}) {
@@ -41,6 +55,19 @@ export class SfuMedia {
     this.chain = Promise.resolve();
     this.closed = false;
     this.restarts = 0;
+    this.view = null;         // the last sfu_view sent (JSON text)
+  }
+
+  // What the grid shows now (grid.js: this page's remote tiles and their sizes in device pixels). Sent when it
+  // changed; sizes are rounded to 16 px so a window resize does not flood the server.
+  setView(tiles) {
+    const norm = tiles.map(t => ({participantId: t.participantId, source: t.source === 'screen' ? 'screen' : 'camera',
+                                  width: Math.round(t.width / 16) * 16, height: Math.round(t.height / 16) * 16}))
+      .sort((a, b) => (a.participantId + a.source).localeCompare(b.participantId + b.source));
+    const text = JSON.stringify(norm);
+    if (text === this.view) return;
+    this.view = text;
+    this.send({type: 'sfu_view', tiles: norm});
   }
 
   enqueue(fn) {
@@ -81,8 +108,7 @@ export class SfuMedia {
     const streams = [this.local.stream];
     if (audio) this.tx.audio = pc.addTransceiver(audio, {direction: 'sendonly', streams});
     if (video) {
-      const {maxBitrate, scaleResolutionDownBy} = this.options;
-      this.tx.video = pc.addTransceiver(video, {direction: 'sendonly', streams, sendEncodings: [{maxBitrate, scaleResolutionDownBy}]});
+      this.tx.video = pc.addTransceiver(video, {direction: 'sendonly', streams, sendEncodings: cameraEncodings(this.options)});
     }
     if (this.screen) this.addScreen(this.screen);
     await this.offer();
@@ -208,6 +234,7 @@ export class SfuMedia {
   // {peers: {participantId: {...}}, publisher: {...}}: per remote participant, what we receive from them.
   async summary() {
     const peers = {};
+    const inbound = [];  // one entry per receiving m-line: {mid, participantId, kind, source, bytesReceived, ...}
     const blank = () => ({connectionState: this.sub ? this.sub.connectionState : 'new',
                           audio: {bytesReceived: 0, packetsReceived: 0, totalSamplesReceived: 0},
                           video: {bytesReceived: 0, framesDecoded: 0, frameWidth: 0, frameHeight: 0},
@@ -222,6 +249,9 @@ export class SfuMedia {
         try { stats = await tx.receiver.getStats(); } catch { continue; }
         stats.forEach(r => {
           if (r.type !== 'inbound-rtp') return;
+          inbound.push({mid: tx.mid, participantId: s.participantId, kind: s.kind, source: s.source,
+                        bytesReceived: r.bytesReceived || 0, framesDecoded: r.framesDecoded || 0,
+                        frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0});
           if (s.kind === 'audio') {
             out.audio.bytesReceived += r.bytesReceived || 0; out.audio.packetsReceived += r.packetsReceived || 0;
             out.audio.totalSamplesReceived += r.totalSamplesReceived || 0;
@@ -235,7 +265,15 @@ export class SfuMedia {
       }
     }
     const publisher = {connectionState: this.pub ? this.pub.connectionState : 'new', restarts: this.restarts,
-                       sent: {audioBytes: 0, videoBytes: 0, screenBytes: 0}};
+                       sent: {audioBytes: 0, videoBytes: 0, screenBytes: 0}, layers: []};
+    if (this.tx.video) {  // the camera's encodings (simulcast layers): what each one sends
+      try {
+        (await this.tx.video.sender.getStats()).forEach(r => {
+          if (r.type === 'outbound-rtp') publisher.layers.push({rid: r.rid || null, bytesSent: r.bytesSent || 0,
+                                                                frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0});
+        });
+      } catch {}
+    }
     for (const [kind, key] of [['audio', 'audioBytes'], ['video', 'videoBytes'], ['screen', 'screenBytes']]) {
       const tx = this.tx[kind];
       if (!tx) continue;
@@ -243,7 +281,7 @@ export class SfuMedia {
         (await tx.sender.getStats()).forEach(r => { if (r.type === 'outbound-rtp') publisher.sent[key] += r.bytesSent || 0; });
       } catch {}
     }
-    return {peers, publisher, subscription: this.subscription};
+    return {peers, publisher, subscription: this.subscription, inbound};
   }
 
   close() {
