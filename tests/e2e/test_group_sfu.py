@@ -31,8 +31,8 @@ from tests.media.sfu_client import SfuClient
 
 pytestmark = pytest.mark.netns
 
-# Low resolution for the CPU: the fake camera's 640x480 is sent at 160x120.
-SFU_OPTIONS = "window.HEREWITH_SFU_OPTIONS = {scaleResolutionDownBy: 4, maxBitrate: 150000};"
+# Low resolution for the CPU: one layer (no simulcast), the fake camera's 640x480 sent at 160x120.
+SFU_OPTIONS = "window.HEREWITH_SFU_OPTIONS = {scaleResolutionDownBy: 4, maxBitrate: 150000, simulcast: false};"
 # kill -9 of Janus -> every participant decodes every sender again: about 3 s on the loaded 2-core dev VM
 # when this test runs alone, 15.6 s once inside the full CI run (three Chromium pages and three aiortc
 # peers on two cores, the whole test then ran ~3x slower): the bound catches "never recovers", not speed.

@@ -33,7 +33,10 @@ const state = {
   chat: [], knocks: new Map(), notices: [], events: [], ending: null,
   timings: {},
 };
-const local = new LocalMedia();
+// Group rooms publish the camera in three simulcast layers (sfu.js); browsers send three only from 720 lines up
+// (Chromium: two at 640x480), so the camera is asked for 1280x720 there: layers of 320x180, 640x360 and 1280x720.
+const simulcast = config.roomMode === 'group' && (globalThis.HEREWITH_SFU_OPTIONS || {}).simulcast !== false;
+const local = new LocalMedia(simulcast ? {width: 1280, height: 720} : {});
 let media = null;
 let sampler = null;
 let signaling = null;

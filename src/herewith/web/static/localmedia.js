@@ -1,13 +1,14 @@
 // Local media: camera and microphone (with device choice and on/off), and screen capture.
 //
-//   const local = new LocalMedia();
+//   const local = new LocalMedia({width: 1280, height: 720});   // the camera size asked for (ideal)
 //   await local.start();                 // {ok, error}: error 'denied' | 'unavailable' | null
 //   local.setEnabled('audio', false);    // mute (the track keeps running, sends silence)
 //   await local.useDevice('video', id);  // switch camera; listeners get ('video', newTrack)
 //   const screen = await local.startScreen();
 
 export class LocalMedia {
-  constructor() {
+  constructor({width = 640, height = 480} = {}) {
+    this.size = {width: {ideal: width}, height: {ideal: height}};
     this.stream = new MediaStream();   // stable id: receivers use it to tell camera from screen
     this.enabled = {audio: true, video: true};
     this.deviceIds = {audio: null, video: null};
@@ -26,7 +27,7 @@ export class LocalMedia {
 
   constraints(kind) {
     const id = this.deviceIds[kind];
-    if (kind === 'video') return id ? {deviceId: {exact: id}, width: {ideal: 640}, height: {ideal: 480}} : {width: {ideal: 640}, height: {ideal: 480}};
+    if (kind === 'video') return id ? {deviceId: {exact: id}, ...this.size} : {...this.size};
     return id ? {deviceId: {exact: id}} : true;
   }
 
