@@ -454,7 +454,7 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
 
 async def measure_grid(ws_url: str, room: str, viewer_key: str, publishers: set[str], shown: list[str],
                        pids: dict[str, int], path: str, args: argparse.Namespace) -> dict[str, object]:
-    subs = [SfuClient(ws_url, room, display=f"{path}-{i}", room_key=viewer_key, publish=False)
+    subs = [SfuClient(ws_url, room, display=f"{path}-{i}", room_key=viewer_key, publish=False, grid=path == "grid")
             for i in range(args.subscribers)]
     t0 = time.monotonic()
     for s in subs:

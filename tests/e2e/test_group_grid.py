@@ -101,13 +101,13 @@ async def grid(page: Page) -> dict[str, Any]:
 async def until(what: str, check: Any, timeout: float, interval: float = 0.1) -> Any:
     """Poll ``await check()`` until it returns something true; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    while True:  # checked once more after the deadline: a starved event loop is not a failure of the room
         last = await check()
         if last:
             return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {last})")
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
 @pytest.mark.timeout(420)

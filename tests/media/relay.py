@@ -144,21 +144,14 @@ def _send_levels(sender: Any, track: EncodedTrack) -> None:
 
 class RelayPublisher(SfuClient):
     """A group-room participant publishing ``video`` and silent audio as they are (no encoding). By default it
-    reports an empty grid (``sfu_view`` with no tiles): it receives no video, only the loudest few's audio."""
+    joins with ``grid`` and never reports a tile: it receives no video, only the loudest few's audio."""
 
-    def __init__(self, *args: Any, video: Path, silence: Path, speech: Path = SPEECH, view: bool = True,
+    def __init__(self, *args: Any, video: Path, silence: Path, speech: Path = SPEECH, grid: bool = True,
                  **kw: Any) -> None:
-        super().__init__(*args, **kw)
+        super().__init__(*args, grid=grid, **kw)
         self.video_path, self.silence, self.speech = video, silence, speech
-        self.report_view = view
         self.audio: EncodedTrack | None = None
         self.spoke_at: float | None = None
-
-    async def join(self, timeout: float = 20.0, *, knock: bool = False) -> dict[str, Any]:
-        joined = await super().join(timeout, knock=knock)
-        if self.report_view:
-            await self.send({"type": "sfu_view", "tiles": []})
-        return joined
 
     async def publish(self, track: MediaStreamTrack | None = None) -> None:
         async with self._lock:

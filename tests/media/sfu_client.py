@@ -29,12 +29,13 @@ from .peers import NO_ICE_SERVERS, SUBSCRIBER_CONFIG, SmallVideo
 
 class SfuClient:
     def __init__(self, ws_url: str, room_name: str, *, display: str, room_key: str | None = None,
-                 publish: bool = True, size: tuple[int, int] = (160, 120)) -> None:
+                 publish: bool = True, size: tuple[int, int] = (160, 120), grid: bool = False) -> None:
         self.url = f"{ws_url}/signal/{room_name.lstrip('/')}"
         self.display = display
         self.room_key = room_key
         self.want_publish = publish
         self.size = size
+        self.grid = grid  # joins saying it will report its grid (sfu_view): nothing is forwarded until it does
         self.ws: Any = None
         self.id: str | None = None
         self.role: str | None = None
@@ -59,7 +60,7 @@ class SfuClient:
         """Join (with ``knock``: knock when the room is locked and wait to be let in)."""
         self.ws = await websockets.connect(self.url, max_size=2**20)
         await self.send({"type": "join", "displayName": self.display, "roomKey": self.room_key,
-                         "audio": False, "video": self.want_publish})
+                         "audio": False, "video": self.want_publish, "grid": self.grid})
         async with asyncio.timeout(timeout):
             while True:
                 msg = json.loads(await self.ws.recv())

@@ -260,6 +260,8 @@ class GroupRoom:
         # connection") and the participant never published (seen under CPU load in the group SFU test).
         old = self.peers.get(member.id)
         peer = SfuPeer(self, member.id, member.outbox.send_text, token=token)
+        if member.grid:  # it will say what its grid shows: nothing is forwarded until it does
+            peer.view = {}
         self.peers[member.id] = peer
         if token is not None:
             self.tokens[member.id] = token

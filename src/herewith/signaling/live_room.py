@@ -143,10 +143,14 @@ class RoomRefLike(Protocol):
 
 class SfuMember(Protocol):
     """A participant in the call as the SFU sees it: its id, whether its role sends media (only those get
-    a publish token), and its connection (SFU answers and errors go straight to it)."""
+    a publish token), its connection (SFU answers and errors go straight to it), and whether it reports its
+    grid (``sfu_view``: then it receives only what the grid shows)."""
 
     @property
     def id(self) -> str: ...
+
+    @property
+    def grid(self) -> bool: ...
 
     @property
     def sends(self) -> bool: ...
@@ -240,6 +244,7 @@ class Member:
     grants: MediaGrants = field(default_factory=MediaGrants)
     eject_after: int | None = None  # seconds after joining when it is removed (policy or token)
     eject_timer: asyncio.TimerHandle | None = None
+    grid: bool = False  # it reports what its grid shows (``sfu_view``; group rooms)
 
     @property
     def sends(self) -> bool:
@@ -404,7 +409,7 @@ class LiveRoom:
             display_name=msg.displayName or (p.validate_display_name(token.name) if token and _valid_name(token.name) else None),
             external_id=msg.externalId or (token.external_id if token and _valid_external_id(token.external_id) else None),
             metadata=msg.metadata or (token.meta if token and _valid_metadata(token.meta) else None),
-            user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio, video=msg.video,
+            user_agent=msg.userAgent, device_id=msg.deviceId, audio=msg.audio, video=msg.video, grid=msg.grid,
         )
         member.grants = self.policy.media_grants(role == "host", token)
         member.eject_after = self.policy.eject_after(token)

@@ -7,7 +7,7 @@ spells them (``sdp``, ``candidate``, ``sdpMid``, ``sdpMLineIndex``).
 Client -> server (:data:`ClientMessage`)::
 
     join          {displayName?, externalId?, metadata?, roomKey?, deviceId?, userAgent?, resumeToken?,
-                   audio?, video?}                      first message of a connection
+                   audio?, video?, grid?}               first message of a connection (grid: sends sfu_view)
     knock         {}                                    ask to enter a locked room (after ``room_locked``)
     offer         {to, sdp}                             relayed to participant ``to`` as {from, sdp}
     answer        {to, sdp}                             idem
@@ -198,6 +198,9 @@ class Join(_Msg):
     resumeToken: str | None = Field(default=None, max_length=64)
     audio: bool = True
     video: bool = True
+    # group rooms: the client reports what its grid shows (sfu_view); until it does, the SFU forwards it nothing
+    # (without it: every stream, from the first offer on)
+    grid: bool = False
 
     @field_validator("displayName")
     @classmethod

@@ -200,7 +200,7 @@ function join() {
     type: 'join', displayName: $('display-name').value.trim() || null, externalId: config.externalId || null,
     metadata: config.metadata || null, roomKey: roomKey || null, deviceId: deviceId(),
     userAgent: navigator.userAgent.slice(0, 512), resumeToken: state.resumeToken,
-    audio: local.enabled.audio, video: local.enabled.video,
+    audio: local.enabled.audio, video: local.enabled.video, grid: true,
   }));
   wire(signaling);
   signaling.connect(earlySocket);
