@@ -18,6 +18,7 @@ import {SignalingClient} from './signaling.js';
 import {LocalMedia} from './localmedia.js';
 import {MeshMedia} from './mesh.js';
 import {AudioMix, AUDIO_MIME, CompositeCanvas, compositeMime, gridTiles, shownInGrid, startRecorder} from './composite.js';
+import {GridPager} from './grid.js';
 
 const WIDTH = 1280;
 const HEIGHT = 720;
@@ -155,9 +156,12 @@ export function runRecorder(config, params) {
     userAgent: navigator.userAgent.slice(0, 512), resumeToken: status.resumeToken || null, audio: false, video: false,
   }));
 
+  // The composite is the room page's first page (grid.js): at most 9 tiles, the active speaker brought onto it.
+  // The recorder still receives every stream (it sends no sfu_view): each participant's audio is recorded.
+  const pager = new GridPager({pageSize: 9});
   function tiles() {
     const people = [...participants.values()].map(p => ({...p, screen: Boolean(p.screen && remote.has(`${p.id}:screen`))}));
-    return gridTiles(people).map(t => ({...t, el: remote.has(t.key) ? remote.get(t.key).el : null}));
+    return pager.arrange(gridTiles(people)).tiles.map(t => ({...t, el: remote.has(t.key) ? remote.get(t.key).el : null}));
   }
 
   function videoFor(key, stream) {
@@ -317,6 +321,7 @@ export function runRecorder(config, params) {
     endParticipantStream(id);
   }
   signaling.on('participant_left', m => participantGone(m.participantId));
+  signaling.on('active_speaker', m => pager.speaker(m.participantId));
   for (const t of ['offer', 'answer', 'candidate']) signaling.on(t, m => { if (media) media.signal(m); });
   for (const t of ['sfu_published', 'sfu_offer', 'sfu_restart']) signaling.on(t, m => { if (media) media.signal(m); else sfuBuffered.push(m); });
   signaling.on('recording', m => { if (['stopped', 'failed'].includes(m.state) && stopFor(m.recordingId)) stop(); });
