@@ -2,12 +2,13 @@
 ``<herewith-embed>`` from the server's ``/embed.js``; its ``ready``, ``join`` and ``participant_join`` events
 arrive, ``toggleCamera(false)`` turns the camera off as the other participant sees, ``chat="off"`` and
 ``minimal`` change what the embedded page shows, ``leave()`` leaves; and ``HEREWITH_FRAME_ANCESTORS`` refuses a
-page whose origin it does not list while it lets a listed one embed.
+page whose origin it does not list while it lets a listed one embed (a locked room there: ``knock()`` knocks).
 
 The embedding pages get browser contexts without ``bypass_csp``: frame-ancestors is enforced as in the field."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
+from playwright.async_api import Error as PlaywrightError
 
 from herewith.config import Settings
 from tests.e2e.conftest import create_meeting, join, wait_phase, with_params
@@ -103,6 +105,23 @@ async def wait_event(page: Page, expr: str, timeout: float = 20_000) -> Any:
     return await handle.json_value()
 
 
+async def frame_wait(frame: Any, expr: str, timeout: float = 20.0) -> None:
+    """Poll ``expr`` in the room's frame until true (Playwright's wait_for_function polls through eval, which
+    the room page's CSP forbids; evaluate does not)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    check = f"(() => {{ try {{ return Boolean({expr}); }} catch {{ return false; }} }})()"  # before app.js ran
+    while True:
+        try:
+            if await frame.evaluate(check):
+                return
+        except PlaywrightError:  # the frame is between documents
+            pass
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {expr} in the room frame")
+        await asyncio.sleep(0.1)
+
+
 def room_frame(page: Page) -> Any:
     frames = [f for f in page.frames if f is not page.main_frame]
     assert len(frames) == 1, [f.url for f in page.frames]
@@ -122,7 +141,7 @@ async def test_embedded_room_events_commands_and_options(client: httpx.AsyncClie
         assert joined["detail"]["role"] == "visitor"
         frame = room_frame(ann)
         assert frame.url.startswith(server.base_url) and "embedOrigin=" in frame.url
-        await frame.wait_for_function("window.herewith.phase === 'call'")
+        await frame_wait(frame, "window.herewith.phase === 'call'")
 
         # chat="off": no chat in the embedded room; the people list and the other buttons are there
         assert not await frame.is_visible("#chat-form")
@@ -154,7 +173,7 @@ async def test_embedded_room_events_commands_and_options(client: httpx.AsyncClie
         await ann.wait_for_function("window.events.filter(e => e.type === 'join').length === 2")
         frame = room_frame(ann)
         assert "minimal=" in frame.url
-        await frame.wait_for_function("window.herewith.phase === 'call'")
+        await frame_wait(frame, "window.herewith.phase === 'call'")
         assert await frame.is_visible("#mic") and await frame.is_visible("#cam")
         for hidden in ("#screen", "#leave", "#people", "#chat-form"):
             assert not await frame.is_visible(hidden), hidden
@@ -186,8 +205,16 @@ async def test_frame_ancestors_refuses_an_unlisted_origin(tmp_path: Path, browse
         r = httpx.get(srv.base_url + meeting["roomName"])
         assert f"frame-ancestors {listed.origin}" in r.headers["content-security-policy"]
 
-        ok = await embedding_page(browsers[0], listed.embed(srv.base_url, meeting["roomUrl"]), contexts)
+        # the listed origin embeds a locked room: the knock() command knocks and the page hears `knock`
+        async with httpx.AsyncClient(base_url=srv.base_url + "/v1", headers=org.headers, timeout=30) as api:
+            locked = await create_meeting(api, isLocked=True)
+        ok = await embedding_page(browsers[0], listed.embed(srv.base_url, locked["roomUrl"], precallReview="off"),
+                                  contexts)
         await wait_event(ok, "e.type === 'ready'")
+        await frame_wait(room_frame(ok), "window.herewith.phase === 'lobby'")
+        await ok.evaluate("document.getElementById('room').knock()")
+        await wait_event(ok, "e.type === 'knock'")
+        await frame_wait(room_frame(ok), "window.herewith.phase === 'knocking'")
 
         refused = await browsers[1].new_context(viewport={"width": 1280, "height": 800})
         contexts.append(refused)
