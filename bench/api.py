@@ -9,6 +9,12 @@ Usage::
 
     .venv/bin/python bench/api.py [--seconds 5] [--rounds 3] [--connections 32] [--databases sqlite,postgresql]
 
+Besides req/s and latency, each scenario reports the server process's CPU time per request (user and
+system, summed over its threads, from ``/proc``), the share of its CPU it used while wrk ran, and its
+context switches per request: a server that is not at 100 % of its CPU is waiting (on a lock, a thread, the
+disk), one that is spends its time on work; and what a request costs in CPU time, unlike its instruction
+count (``bench/icount.py``), includes cache misses, system calls and thread switches.
+
 Guardrails, checked for each database and written with the figures: ``POST /v1/meetings`` serves at least
 0.3x the req/s of ``GET /healthz``, with a p99 latency of at most 50 ms (the medians over the rounds, at the
 given connections; 32 by default). The exit status is 1 when one fails.
@@ -79,17 +85,41 @@ def guardrails(figures: dict) -> dict:
     }
 
 
-def wrk(url: str, seconds: int, connections: int, lua: str, load_cpus: str | None = None) -> dict:
+def server_usage(pid: int) -> tuple[float, float, int, int]:
+    """CPU seconds (user, system) and context switches (voluntary, involuntary) of process ``pid`` so far,
+    summed over its threads (``/proc/<pid>/task/*``; threads that ended are not counted)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = voluntary = involuntary = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()
+        user += int(fields[11])
+        system += int(fields[12])
+        voluntary += int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M).group(1))
+        involuntary += int(re.search(r"^nonvoluntary_ctxt_switches:\s*(\d+)", status, re.M).group(1))
+    return user / tick, system / tick, voluntary, involuntary
+
+
+def wrk(url: str, seconds: int, connections: int, lua: str, load_cpus: str | None = None,
+        server_pid: int | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua + REPORT_LUA)
         script = f.name
     pin = ["taskset", "-c", load_cpus] if load_cpus else []
     threads = len(load_cpus.split(",")) if load_cpus else 2
     try:
+        before = server_usage(server_pid) if server_pid else None
+        started = time.monotonic()
         out = subprocess.run(
             [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
             capture_output=True, text=True, timeout=seconds + 60,
         ).stdout
+        elapsed = time.monotonic() - started
+        after = server_usage(server_pid) if server_pid else None
     finally:
         os.unlink(script)
     m = re.search(r"^JSON (.*)$", out, re.M)
@@ -97,6 +127,13 @@ def wrk(url: str, seconds: int, connections: int, lua: str, load_cpus: str | Non
         raise RuntimeError(f"wrk said: {out}")
     r = json.loads(m.group(1))
     r["rps"] = r["requests"] / r["seconds"]
+    if before and after and r["requests"]:
+        user, system, voluntary, involuntary = (b - a for a, b in zip(before, after))
+        r["cpu_us"] = (user + system) / r["requests"] * 1e6
+        r["user_us"] = user / r["requests"] * 1e6
+        r["sys_us"] = system / r["requests"] * 1e6
+        r["cpu_busy"] = (user + system) / elapsed  # of one CPU (the server is pinned to one)
+        r["switches"] = (voluntary + involuntary) / r["requests"]
     return r
 
 
@@ -108,7 +145,7 @@ def bench_database(kind: str, seconds: int, rounds: int, connections: int,
            "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_BACKGROUND_TASKS": "false"}
     if db_url:
         env["HEREWITH_DATABASE_URL"] = db_url
-    srv = ProcessServer(env, cpus=server_cpus).start()
+    srv = ProcessServer(env, cpus=server_cpus).start(timeout=180)  # start-up is slow on a loaded machine
     try:
         org = run_sync(create_org_key(Settings(data_dir=tmp / "data", database_url=db_url)))
         mid = httpx.post(srv.base_url + "/v1/meetings", headers=org.headers,
@@ -122,10 +159,12 @@ def bench_database(kind: str, seconds: int, rounds: int, connections: int,
         runs: dict[str, list[dict]] = {name: [] for name in scenarios}
         for _ in range(rounds):
             for name, (url, lua) in scenarios.items():
-                runs[name].append(wrk(url, seconds, connections, lua, load_cpus))
+                runs[name].append(wrk(url, seconds, connections, lua, load_cpus, srv.proc.pid))
         result = {}
         base = statistics.median(r["rps"] for r in runs["trivial GET /healthz"])
+        base_cpu = statistics.median(r["cpu_us"] for r in runs["trivial GET /healthz"])
         for name, rs in runs.items():
+            cpu = statistics.median(r["cpu_us"] for r in rs)
             rps = statistics.median(r["rps"] for r in rs)
             result[name] = {
                 "rps_median": round(rps, 1),
@@ -135,6 +174,14 @@ def bench_database(kind: str, seconds: int, rounds: int, connections: int,
                 # each round against the trivial endpoint's of the same round (seconds apart), then the median
                 "paired_ratio_median": round(statistics.median(
                     r["rps"] / t["rps"] for r, t in zip(rs, runs["trivial GET /healthz"])), 3),
+                # the server's CPU time per request (user + system, all threads) and its ratio to the baseline's:
+                # the throughput ratio is about its inverse when the server uses its whole CPU (cpu_busy ~1)
+                "server_cpu_us_per_request_median": round(cpu),
+                "server_user_us_per_request_median": round(statistics.median(r["user_us"] for r in rs)),
+                "server_sys_us_per_request_median": round(statistics.median(r["sys_us"] for r in rs)),
+                "server_cpu_ratio_to_trivial": round(cpu / base_cpu, 2),
+                "server_cpu_busy_median": round(statistics.median(r["cpu_busy"] for r in rs), 2),
+                "server_context_switches_per_request_median": round(statistics.median(r["switches"] for r in rs), 2),
                 "non2xx": sum(r["non2xx"] for r in rs),
                 "socket_errors": sum(r["errors"] for r in rs),
                 "rounds_rps": [round(r["rps"], 1) for r in rs],
@@ -185,6 +232,10 @@ def main() -> None:
             print(f"  {name:24} {r['rps_median']:8.1f} req/s  p50 {r['p50_ms_median']:7.2f} ms  "
                   f"p99 {r['p99_ms_median']:7.2f} ms  x{r['ratio_to_trivial']:.2f} of trivial "
                   f"(paired x{r['paired_ratio_median']:.2f})  non2xx={r['non2xx']}")
+            print(f"  {'':24} server CPU {r['server_cpu_us_per_request_median']:6d} us/request "
+                  f"(user {r['server_user_us_per_request_median']}, sys {r['server_sys_us_per_request_median']}; "
+                  f"x{r['server_cpu_ratio_to_trivial']:.2f} of trivial), busy {r['server_cpu_busy_median']:.0%}, "
+                  f"{r['server_context_switches_per_request_median']:.1f} context switches/request")
     results["guardrails"] = {kind: guardrails(figures) for kind, figures in results["databases"].items()}
     failed = [f"{kind} {name} {g['value']}" for kind, checks in results["guardrails"].items()
               for name, g in checks.items() if not g["ok"]]

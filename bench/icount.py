@@ -18,6 +18,12 @@ Usage::
     .venv/bin/python bench/icount.py --databases sqlite,postgresql  # ... and on PostgreSQL
     .venv/bin/python bench/icount.py --ratelimit memory,redis # GET with each limiter as well (SQLite)
     .venv/bin/python bench/icount.py --scenarios healthz,post --no-write   # a quick look, nothing written
+    .venv/bin/python bench/icount.py --cache-sim --databases sqlite,postgresql  # ... and simulated cache misses
+
+``--cache-sim`` adds callgrind's cache simulation (``--cache-sim=yes``: first-level instruction and data
+caches and the last level, sized like the host's): misses per request show how much of a path's code and
+data stays in the caches under load, which instruction counts alone cannot tell (it writes
+``bench/results/icount-cache.json``).
 
 Writes ``bench/results/icount.json``. Needs valgrind (Debian package ``valgrind``); Redis on 127.0.0.1:6379
 for ``--ratelimit redis``.
@@ -39,6 +45,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -104,9 +111,14 @@ async def _lift_budget(settings: Settings, organization_id: str) -> None:
         await engine.dispose()
 
 
-def count(limiter: str, scenarios: list[str], requests: int, database: str = "sqlite") -> dict[str, float]:
+def count(limiter: str, scenarios: list[str], requests: int, database: str = "sqlite",
+          cache_sim: bool = False) -> dict[str, Any]:
     """Instructions per request for each scenario, on one server with ``limiter`` and ``database``
-    (``sqlite`` | ``postgresql``: the server's instructions only, not PostgreSQL's)."""
+    (``sqlite`` | ``postgresql``: the server's instructions only, not PostgreSQL's).
+
+    With ``cache_sim``, each scenario's figure is a dict of callgrind's events per request instead: ``Ir``
+    (instructions), ``I1mr``/``ILmr`` (instruction fetches missing the first-level / last-level cache),
+    ``Dr``+``Dw`` data accesses and their ``D1m*``/``DLm*`` misses."""
     tmp = Path(tempfile.mkdtemp(prefix="herewith-icount-"))
     db_url = create_pg_database() if database == "postgresql" else None
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEREWITH_")}
@@ -117,12 +129,13 @@ def count(limiter: str, scenarios: list[str], requests: int, database: str = "sq
     if db_url:
         env["HEREWITH_DATABASE_URL"] = db_url
     out = tmp / "callgrind.out"
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+    sim = ["--cache-sim=yes"] if cache_sim else []
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", *sim, "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
                              sys.executable, "-m", "herewith", "serve"],
                             env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, 300, proc)
+        wait_healthy(url, 900 if cache_sim else 300, proc)  # a loaded machine: start-up under valgrind is slow
         settings = Settings(data_dir=tmp / "data", database_url=db_url)
         org = run_sync(create_org_key(settings))
         run_sync(_lift_budget(settings, org.organization_id))
@@ -133,17 +146,28 @@ def count(limiter: str, scenarios: list[str], requests: int, database: str = "sq
                   "get": _request("GET", f"/v1/meetings/{meeting}", org.api_key)}
         result = {}
         for name in scenarios:
-            asyncio.run(_send(port, wanted[name], 64))  # warm-up
+            # With the cache simulation the server is ~100x slower than natively: 32 POSTs queued for SQLite's
+            # one writer connection would wait longer than the pool's timeout, so fewer at a time.
+            connections = 8 if cache_sim else 32
+            asyncio.run(_send(port, wanted[name], 64, connections))  # warm-up
             control = ["callgrind_control"]
             subprocess.run([*control, "-z", str(proc.pid)], capture_output=True, check=True)
             subprocess.run([*control, "-i", "on", str(proc.pid)], capture_output=True, check=True)
-            asyncio.run(_send(port, wanted[name], requests))
+            asyncio.run(_send(port, wanted[name], requests, connections))
             subprocess.run([*control, "-i", "off", str(proc.pid)], capture_output=True, check=True)
             subprocess.run([*control, "-d", name, str(proc.pid)], capture_output=True, check=True)
             time.sleep(0.5)
             dump = max(glob.glob(f"{out}.*"), key=os.path.getmtime)
-            total = int(re.search(r"^totals: (\d+)", Path(dump).read_text(), re.M).group(1))
-            result[name] = round(total / (requests // 32 * 32))
+            text_ = Path(dump).read_text()
+            served = requests // connections * connections
+            totals = [int(x) for x in re.search(r"^totals: ([\d ]+)$", text_, re.M).group(1).split()]
+            if cache_sim:
+                events = re.search(r"^events: (.*)$", text_, re.M).group(1).split()
+                result[name] = {e: round(v / served) for e, v in zip(events, totals)}
+                print(f"{database:10} {name:8} " + " ".join(f"{e} {v / 1000:.1f}k" for e, v in result[name].items()),
+                      flush=True)
+                continue
+            result[name] = round(totals[0] / served)
             print(f"{database:10} limiter {limiter:6} {name:8} {result[name] / 1000:8.1f}k instructions/request", flush=True)
         return result
     finally:
@@ -164,6 +188,8 @@ def main() -> None:
     ap.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
     ap.add_argument("--scenarios", default="healthz,post,get", help="of healthz,post,get (healthz is the baseline)")
     ap.add_argument("--no-write", action="store_true", help="print the figures only; leave bench/results alone")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="simulated cache misses per request as well (slower); writes icount-cache.json")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is needed: apt-get install valgrind")
@@ -173,6 +199,9 @@ def main() -> None:
     scenarios = [x for x in args.scenarios.split(",") if x]
     if "healthz" not in scenarios or not set(scenarios) <= {"healthz", "post", "get"}:
         sys.exit("--scenarios: healthz and any of post, get")
+    if args.cache_sim:
+        cache_main(args, databases, scenarios)
+        return
     runs = {db: {"off": count("off", scenarios, args.requests, db)} for db in databases}
     for limiter in [x for x in args.ratelimit.split(",") if x]:
         runs.setdefault("sqlite", {})[limiter] = count(limiter, ["get"], args.requests)
@@ -197,6 +226,30 @@ def main() -> None:
     if args.no_write:
         return
     out = ROOT / "bench" / "results" / "icount.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def cache_main(args: argparse.Namespace, databases: list[str], scenarios: list[str]) -> None:
+    """``--cache-sim``: callgrind's simulated cache misses per request, and each scenario's ratios to healthz."""
+    runs = {db: count("off", scenarios, args.requests, db, cache_sim=True) for db in databases}
+    ratios = {db: {name: {e: round(v / max(by["healthz"][e], 1), 2) for e, v in by[name].items()}
+                   for name in scenarios if name != "healthz"} for db, by in runs.items()}
+    results = {
+        "benchmark": "icount-cache",
+        "what": "callgrind events per request in the server process with --cache-sim=yes, 8 keep-alive connections "
+                "(Ir instructions; "
+                "I1mr/ILmr instruction fetches missing L1/LL; Dr/Dw data reads/writes; D1m*/DLm* their misses)",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "requests": args.requests,
+        "events_per_request": runs,
+        "ratios_to_healthz": ratios,
+    }
+    print(json.dumps(ratios))
+    if args.no_write:
+        return
+    out = ROOT / "bench" / "results" / "icount-cache.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 
