@@ -146,9 +146,10 @@ def count(limiter: str, scenarios: list[str], requests: int, database: str = "sq
                   "get": _request("GET", f"/v1/meetings/{meeting}", org.api_key)}
         result = {}
         for name in scenarios:
-            # With the cache simulation the server is ~100x slower than natively: 32 POSTs queued for SQLite's
-            # one writer connection would wait longer than the pool's timeout, so fewer at a time.
-            connections = 8 if cache_sim else 32
+            # With the cache simulation the server is ~100x slower than natively, and valgrind runs one thread at
+            # a time: even 8 POSTs queued for SQLite's one writer connection waited longer than the pool's 30 s
+            # timeout. So one request at a time: the misses of one request's path, without queueing.
+            connections = 1 if cache_sim else 32
             asyncio.run(_send(port, wanted[name], 64, connections))  # warm-up
             control = ["callgrind_control"]
             subprocess.run([*control, "-z", str(proc.pid)], capture_output=True, check=True)
@@ -170,6 +171,10 @@ def count(limiter: str, scenarios: list[str], requests: int, database: str = "sq
             result[name] = round(totals[0] / served)
             print(f"{database:10} limiter {limiter:6} {name:8} {result[name] / 1000:8.1f}k instructions/request", flush=True)
         return result
+    except Exception:
+        log = (tmp / "server.log").read_text(errors="replace").splitlines()
+        print("server log, last lines:\n" + "\n".join(log[-30:]), file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         try:
@@ -237,7 +242,7 @@ def cache_main(args: argparse.Namespace, databases: list[str], scenarios: list[s
                    for name in scenarios if name != "healthz"} for db, by in runs.items()}
     results = {
         "benchmark": "icount-cache",
-        "what": "callgrind events per request in the server process with --cache-sim=yes, 8 keep-alive connections "
+        "what": "callgrind events per request in the server process with --cache-sim=yes, one request at a time "
                 "(Ir instructions; "
                 "I1mr/ILmr instruction fetches missing L1/LL; Dr/Dw data reads/writes; D1m*/DLm* their misses)",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -2,7 +2,7 @@
 # Installs what a fresh Debian machine lacks for the full test suite, and starts the local services.
 # Debian packages: chromium (browser tests), janus (SFU), ffmpeg, iproute2 (test network namespace),
 # espeak-ng (synthetic speech for the transcription tests),
-# postgresql and redis-server. Needs root for apt-get; a machine that has them all skips apt.
+# postgresql and redis-server; wrk (bench/api.py). Needs root for apt-get; a machine that has them all skips apt.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
@@ -12,6 +12,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)  # speech the transcription tests generate
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v wrk >/dev/null || need+=(wrk)  # the load generator of bench/api.py
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
