@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -92,40 +91,6 @@ async def test_sqlite_sessions_get_the_connection_in_the_order_they_asked(settin
         assert served == list(range(10))
         async with sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(Meeting)) == 10
-        assert engine.sync_engine.pool.size() == 1
-    finally:
-        await engine.dispose()
-
-
-async def test_a_sqlite_connection_comes_back_to_the_pool_with_no_transaction_open(settings: Settings,
-                                                                                   db_kind: str) -> None:
-    """The pool rolls back a connection that comes back with a transaction open (``_sqlite_reset`` rolls
-    back only then): a write left uncommitted behind SQLAlchemy's back is gone when the pool's one
-    connection serves the next session, and that session can write and commit."""
-    if db_kind != "sqlite":
-        pytest.skip("the SQLite pool's reset")
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-        async with engine.connect() as conn:
-            # A write through the driver's own cursor: sqlite3 opens a transaction that SQLAlchemy's
-            # Connection does not know about, so only the pool's reset can end it.
-            def write_behind_sqlalchemys_back(sync_conn: Any) -> bool:
-                dbapi = sync_conn.connection.dbapi_connection
-                dbapi.cursor().execute(
-                    "INSERT INTO organizations (id, name, plan, created_at) "
-                    "VALUES ('left-open', 'x', 'grow', '2026-01-01 00:00:00.000000')")
-                return dbapi.driver_connection.in_transaction
-
-            assert await conn.run_sync(write_behind_sqlalchemys_back) is True
-        sessionmaker = create_sessionmaker(engine)
-        async with asyncio.timeout(30):
-            async with sessionmaker() as session:  # the same (only) connection
-                assert await session.scalar(select(func.count()).select_from(Organization)) == 0
-                await auth_service.create_organization(session, "After")
-                await session.commit()
-            async with sessionmaker() as session:
-                assert await session.scalar(select(Organization.name)) == "After"
         assert engine.sync_engine.pool.size() == 1
     finally:
         await engine.dispose()

@@ -56,8 +56,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     survives ``kill -9`` of the process; only a power loss can take the last commits), foreign keys on, and
     a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_S` (SQLAlchemy docs, "Setting Per-Connection / Pragma").
     The pool holds :data:`SQLITE_POOL_SIZE` connection(s) and no overflow: sessions wait for it in the
-    pool's queue, in order, for at most :data:`POOL_TIMEOUT_S`. A connection that comes back to the pool is
-    rolled back only when a transaction is still open on it (after a commit there is none).
+    pool's queue, in order, for at most :data:`POOL_TIMEOUT_S`.
 
     Transactions keep the driver's default (``sqlite3``'s legacy) mode: reads before a transaction's first
     INSERT/UPDATE/DELETE run outside it, and the driver issues a deferred ``BEGIN`` right before that first
@@ -78,10 +77,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
-                                     pool_size=SQLITE_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S,
-                                     pool_reset_on_return=None)
+                                     pool_size=SQLITE_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
     engine = create_async_engine(url, pool_size=POSTGRESQL_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
@@ -124,16 +121,6 @@ async def dispose(*engines: AsyncEngine) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     _pragmas(dbapi_connection, ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
                                 f"busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}"))
-
-
-def _sqlite_reset(dbapi_connection: Any, _record: Any, _reset_state: Any) -> None:
-    # The pool's reset of a connection coming back, as SQLAlchemy documents it for custom schemes ("Custom
-    # Reset-on-Return Schemes": pool_reset_on_return=None and a "reset" listener): roll back only when a
-    # transaction is open. The default rolls back always, one more trip to aiosqlite's thread per use of
-    # the connection, although a committed session leaves none open and sqlite3's rollback() is then a
-    # no-op. ``in_transaction`` reads SQLite's autocommit flag without a trip to that thread.
-    if dbapi_connection.driver_connection.in_transaction:
-        dbapi_connection.rollback()
 
 
 def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
