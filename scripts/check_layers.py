@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "herewith"
 LAYERS: dict[str, int] = {
     "__main__": 10, "app": 10, "cli": 10, "web": 10,
     "jobs": 9,
-    "media": 8,
+    "media": 8, "captions": 8,
     "signaling": 7,
     "sessions": 6, "insights": 6, "recordings": 6, "transcriptions": 6, "summaries": 6,
     "theming": 5, "metered": 5,

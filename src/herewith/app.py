@@ -36,6 +36,7 @@ from herewith.db.migrate import upgrade
 from herewith.db.reports import ReportRunner
 from herewith.insights.endpoints import router as insights_router
 from herewith.jobs.heartbeat import Heartbeat
+from herewith.captions.control import CaptionControl, create_caption_control
 from herewith.jobs.recordings import RecordingJob
 from herewith.jobs.summaries import SummaryJob
 from herewith.jobs.transcriptions import TranscriptionJob
@@ -115,6 +116,7 @@ class Services:
     transcription_wakeup: asyncio.Event
     summary_job: SummaryJob
     summary_wakeup: asyncio.Event
+    captions: CaptionControl
     room_lookup_limiter: RateLimiter | None = None  # room pages per client address (herewith.web.routes)
     metrics: MetricsExporter | None = None  # /metrics (herewith.web.metrics); None while HEREWITH_METRICS_ENABLED is off
     background_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -180,9 +182,11 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     if launcher is not None and hasattr(launcher, "on_lost"):
         launcher.on_lost = recordings.on_recorder_lost  # a recorder that died for good: stop with what exists
     room_events.subscribe(recordings.on_room_event)  # triggers; a room left to its recorders stops recording
+    captions = create_caption_control(sessionmaker, settings, clock, on_stored=lambda _id: webhook_wakeup.set())
+    room_events.subscribe(captions.on_room_event)  # triggers; the captioner's arrival; a session's end stores
     # Room lookups only read: the read engine, so a join never queues behind SQLite's one writer connection.
     signaling = Signaling(settings, clock, read_sessionmaker, room_events,
-                          group_rooms.room_for if group_rooms is not None else None, recordings)
+                          group_rooms.room_for if group_rooms is not None else None, recordings, captions)
     theme_store = ThemeStore(settings.data_dir / "themes")
 
     async def forget_theme(meeting: Any, reason: str) -> None:
@@ -194,6 +198,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         meeting_events.subscribe(group_rooms.on_meeting_deleted)  # destroys the Janus room
     meeting_events.subscribe(forget_theme)
     meeting_events.subscribe(recordings.on_meeting_ended)  # stops the recording; the file is kept
+    meeting_events.subscribe(captions.on_meeting_ended)  # stops live captions; what was said is stored
     metrics_exporter = None
     if settings.metrics_enabled:  # gauges of live state, read when /metrics is scraped
         live = LiveState(signaling, group_rooms, recordings, WebhookQueue(read_sessionmaker, clock.now))
@@ -228,6 +233,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         transcription_wakeup=transcription_wakeup,
         summary_job=SummaryJob(sessionmaker, settings, clock, node_id, summary_wakeup),
         summary_wakeup=summary_wakeup,
+        captions=captions,
         room_lookup_limiter=create_room_lookup_limiter(settings),
         metrics=metrics_exporter,
     )
@@ -273,6 +279,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # In order: no new room events, the last ones recorded, then the media and the database.
             await s.recordings.close()  # running recordings stop; the next start finalizes them
             await s.transcriber.close()  # speech workers end; an unfinished transcription runs again at the next start
+            await s.captions.close()  # captioners leave; the sessions' captions are stored
             await s.signaling.close()
             await s.room_events.close()
             await s.recorder.flush_stats()

@@ -274,6 +274,31 @@ class Settings(BaseSettings):
     summary_openai_api_key: str | None = Field(default=None, description="Bearer key of that endpoint, if it needs one.")
     summary_openai_timeout_seconds: float = Field(default=300.0, description="Timeout of one chat-completions call.")
 
+    # Live transcription and captions (meetings' liveTranscription; herewith.captions)
+    live_caption_model: str = Field(
+        default="tiny.en",
+        description="Whisper model of live captions: a known name (tiny.en, base) or a directory holding a "
+                    "CTranslate2 Whisper model.")
+    live_caption_workers: int = Field(
+        default=2, ge=1, le=16,
+        description="Decoder processes per captioned room (each about 300 MB). On 2 cores, 2 keep two speakers "
+                    "at a one-second cadence with tiny.en; more speakers than that get captions less often.")
+    live_captions_per_node: int = Field(
+        default=2, ge=0, description="Rooms captioned at once by this node (a captioner process each); 0: none.")
+    live_caption_start_timeout_seconds: float = Field(
+        default=90.0, description="A captioner that has not joined its room this long after the start is stopped.")
+    live_caption_ice_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses the captioner gathers ICE host candidates on, comma-separated. Default: every "
+                    "address of the host but loopback (aioice's choice).")
+
+    @field_validator("live_caption_ice_addresses", mode="before")
+    @classmethod
+    def _split_ice_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
         self.public_url = (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

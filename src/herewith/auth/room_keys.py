@@ -2,7 +2,7 @@
 participant tokens, the same kind of token with more claims (CONTRACT.md, "Another vendor's room options").
 
 A room key is a JWT (HS256, the server's signing key) with claims ``rn`` (room name without the leading
-slash), ``role`` (``host`` | ``viewer`` | ``recorder`` | ``member``) and ``exp`` (epoch seconds: endDate + 1
+slash), ``role`` (``host`` | ``viewer`` | ``recorder`` | ``member`` | ``captioner``) and ``exp`` (epoch seconds: endDate + 1
 hour, when host privileges end per the contract's lifecycle). It is verified by signature, so no table holds
 it.
 
@@ -25,7 +25,9 @@ import jwt
 
 from herewith.kit.time import add_clamped
 
-ROLES = ("host", "viewer", "recorder", "member")  # recorder: the cloud recorder's page (herewith.recordings.control)
+# recorder: the cloud recorder's page (herewith.recordings.control); captioner: the live captioner
+# (herewith.captions), which receives everyone's audio and sends captions.
+ROLES = ("host", "viewer", "recorder", "member", "captioner")
 HOST_PRIVILEGE_SLACK = timedelta(hours=1)
 
 

@@ -142,6 +142,8 @@ class Totals:
         elif row.role_name == "streamer":
             self.streamer_minutes += minutes
             self.streamers.add(who)  # type: ignore[union-attr]
+        elif row.role_name == "captioner":
+            pass  # the server's live captioner is no person and the contract has no minutes for it
         else:
             self.participant_minutes += minutes
             self.participants.add(who)  # type: ignore[union-attr]

@@ -140,6 +140,9 @@ class MeetingRoom(Protocol):
     def room_name(self) -> str: ...  # with the leading slash
 
 
+#: The role whose subscription carries audio only (herewith.captions: the live captioner decodes speech).
+AUDIO_ONLY_ROLE = "captioner"
+
 class GroupRoom:
     """One group room's Janus side: the Janus room, its publish tokens, its participants' proxies and feeds.
 
@@ -154,6 +157,7 @@ class GroupRoom:
         self.room_id, self.secret = room_identity(rooms.signing_key, meeting_id)
         self.peers: dict[str, SfuPeer] = {}
         self.tokens: dict[str, str] = {}  # participant id -> publish token (roles that send)
+        self.audio_only: set[str] = set()  # the live captioner: it subscribes to everyone's audio only
         self.instance: JanusInstance | None = None
         self.created = False
         self._lock = asyncio.Lock()
@@ -253,6 +257,8 @@ class GroupRoom:
             self._idle = None
         self.destroyed = False
         token = secrets.token_urlsafe(18) if member.sends else None
+        if getattr(member, "role", None) == AUDIO_ONLY_ROLE:
+            self.audio_only.add(member.id)
         # The proxy is registered before the first await: the participant already has its ``joined`` and may
         # send ``sfu_publish`` at once. A knocker is admitted from the host's connection, so its messages are
         # handled concurrently with this call; they wait in the proxy's inbox until it starts (below, once the
@@ -299,6 +305,7 @@ class GroupRoom:
         """The participant left the call: revoke its token, kick it if removed, destroy its Janus session."""
         peer = self.peers.pop(participant_id, None)
         token = self.tokens.pop(participant_id, None)
+        self.audio_only.discard(participant_id)
         if peer is not None:
             await peer.close(reason)
             if self.instance is not None and self.rooms.placement is not None:
@@ -370,17 +377,22 @@ class GroupRoom:
 
         Without a view (it never sent ``sfu_view``: test clients, older pages) every live stream of every other
         publisher. With one: the videos its grid shows (participant and source), and the audio of the loudest
-        ``group_audio_streams`` speakers (:class:`~herewith.media.selection.Speakers`).
+        ``group_audio_streams`` speakers (:class:`~herewith.media.selection.Speakers`). The live captioner:
+        the audio of every publisher, nothing else.
         """
         me = self.peers.get(participant_id)
         view = me.view if me is not None else None
         audio_from = set(self.speakers.loudest()) if view is not None else set()
+        audio_only = participant_id in self.audio_only
         out: set[tuple[int, str]] = set()
         for pid, peer in self.peers.items():
             if pid == participant_id or not peer.live or peer.feed_id is None:
                 continue
             for mid, (kind, source) in peer.streams.items():
-                if view is None or (pid in audio_from if kind == "audio" else (pid, source) in view):
+                if audio_only:
+                    if kind == "audio":
+                        out.add((peer.feed_id, mid))
+                elif view is None or (pid in audio_from if kind == "audio" else (pid, source) in view):
                     out.add((peer.feed_id, mid))
         return out
 

@@ -243,9 +243,10 @@ async def record_room_event(session: AsyncSession, event: RoomEvent, settings: S
 
 
 def _people(rows: Sequence[RoomParticipant]) -> int:
-    """How many of the open rows are people: a recorder (role ``recorder``) is in the room but never makes
-    a room session start or last (CONTRACT.md, "Insights": a session is two participants)."""
-    return sum(1 for row in rows if row.role_name != "recorder")
+    """How many of the open rows are people: a recorder (role ``recorder``) or the live captioner (role
+    ``captioner``) is in the room but never makes a room session start or last (CONTRACT.md, "Insights": a
+    session is two participants)."""
+    return sum(1 for row in rows if row.role_name not in ("recorder", "captioner"))
 
 
 def participant_info(row: RoomParticipant) -> ParticipantInfo:

@@ -66,8 +66,10 @@ CLOSE_NOT_OPEN = 4425  # the room opens later (its policy's not-before)
 #: How often a room with timed rules (expiry ejection, no-activity end) looks at the clock, in seconds.
 POLICY_TICK_SECONDS = 0.5
 
-#: Roles that take no place in a room's limits: the cloud recorder (never shown, sends nothing).
-NOT_COUNTED_ROLES = frozenset({"recorder"})
+#: Roles that take no place in a room's limits: the cloud recorder and the live captioner (never shown,
+#: send no media).
+NOT_COUNTED_ROLES = frozenset({"recorder", "captioner"})
+CAPTIONER = "captioner"
 
 
 class Outbox(Protocol):
@@ -142,7 +144,7 @@ class RoomRefLike(Protocol):
 
 
 class SfuMember(Protocol):
-    """A participant in the call as the SFU sees it: its id, whether its role sends media (only those get
+    """A participant in the call as the SFU sees it: its id, its role, whether its role sends media (only those get
     a publish token), its connection (SFU answers and errors go straight to it), and whether it reports its
     grid (``sfu_view``: then it receives only what the grid shows)."""
 
@@ -151,6 +153,9 @@ class SfuMember(Protocol):
 
     @property
     def grid(self) -> bool: ...
+
+    @property
+    def role(self) -> str: ...
 
     @property
     def sends(self) -> bool: ...
@@ -201,6 +206,35 @@ class RecordingControl(Protocol):
     def detach(self, room_name: str, notify: Callable[[dict[str, Any], str | None], None]) -> None: ...
 
 
+class CaptionControl(Protocol):
+    """Live transcription and captions as a live room drives it (``RoomConfig.captions``;
+    :class:`herewith.captions.control.CaptionControl` implements it).
+
+    ``options(room_ref)``: ``{"startTrigger", "liveCaptions", "language"}`` of the meeting's
+    ``liveTranscription``, or None when it has none. ``state(room_name)``: ``"starting"`` | ``"on"`` or None.
+    ``start(room_ref, requested_by, trigger)`` / ``stop(room_ref, reason)``: start the room's captioner
+    (``requested_by``: the host's participantId, None for a trigger) or stop it; both may take seconds: the room
+    runs them as tasks. ``caption(room_ref, participant_id, display_name, text, utterance_id, at)``: one final
+    caption for the stored live transcript (never blocks). ``attach(room_name, notify)`` /
+    ``detach(room_name, notify)``: where the room's ``captions`` messages go: ``notify(message, to)`` with ``to``
+    a participantId, ``"@hosts"`` or None (everyone)."""
+
+    async def options(self, room_ref: RoomRefLike) -> dict[str, Any] | None: ...
+
+    def state(self, room_name: str) -> str | None: ...
+
+    async def start(self, room_ref: RoomRefLike, requested_by: str | None, trigger: str) -> None: ...
+
+    async def stop(self, room_ref: RoomRefLike, reason: str) -> None: ...
+
+    def caption(self, room_ref: RoomRefLike, participant_id: str, display_name: str | None, text: str,
+                utterance_id: str, at: datetime) -> None: ...
+
+    def attach(self, room_name: str, notify: Callable[[dict[str, Any], str | None], None]) -> None: ...
+
+    def detach(self, room_name: str, notify: Callable[[dict[str, Any], str | None], None]) -> None: ...
+
+
 @dataclass
 class RoomConfig:
     """Limits and helpers a room needs from settings.
@@ -209,7 +243,7 @@ class RoomConfig:
     ``ice_servers(participant_id)`` returns RTCIceServer dicts; ``now()`` aware UTC; ``ping_interval_ms``:
     the keepalive interval the page is told; ``media``: ``mesh`` or ``sfu``; ``sfu``: the SFU side of a
     group room on the SFU (None for mesh rooms); ``recording``: cloud recording (None: hosts asking to record
-    are told ``unavailable``).
+    are told ``unavailable``); ``captions``: live transcription (None: hosts asking are told ``unavailable``).
     """
 
     max_senders: int
@@ -220,6 +254,7 @@ class RoomConfig:
     media: str = "mesh"
     sfu: SfuRoom | None = None
     recording: RecordingControl | None = None
+    captions: CaptionControl | None = None
 
 
 @dataclass
@@ -344,6 +379,9 @@ class LiveRoom:
         self._recording_options: dict[str, Any] | None = None
         self._recording_options_loaded = False
         self._recording_attached = False
+        self._captions_options: dict[str, Any] | None = None
+        self._captions_options_loaded = False
+        self._captions_attached = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.policy: RoomPolicy = getattr(ref, "policy", None) or DEFAULT_POLICY
         self._last_activity: datetime | None = None
@@ -468,6 +506,7 @@ class LiveRoom:
         member.pending = False
         metrics.PARTICIPANTS_JOINED.labels(self.ref.room_mode, member.role).inc()
         recording, recording_options = await self._recording_for_joined()
+        captions = await self._captions_for_joined()
         if self.members.get(member.id) is not member:
             return "refused"
         eject_at = None
@@ -485,7 +524,7 @@ class LiveRoom:
             participants=[m.public() for m in self.members.values() if m is not member and not m.pending],
             iceServers=[p.IceServer(**s) for s in self.config.ice_servers(member.id)],
             resumeToken=member.resume_token, chat=list(self.chat), pingIntervalMs=self.config.ping_interval_ms,
-            recording=recording, recordingOptions=recording_options,
+            recording=recording, recordingOptions=recording_options, captions=captions,
             grants=None if grants == MediaGrants() else p.Grants(audio=grants.audio, video=grants.video,
                                                                   screen=grants.screen),
             ejectAt=eject_at,
@@ -533,6 +572,9 @@ class LiveRoom:
             return
         if kind in p.HOST_ONLY and not member.is_host:
             self._error(member, p.ErrorCode.FORBIDDEN, f"Only hosts may send {kind}", kind)
+            return
+        if kind in p.CAPTIONER_ONLY and member.role != CAPTIONER:
+            self._error(member, p.ErrorCode.FORBIDDEN, f"Only the captioner may send {kind}", kind)
             return
         handler = getattr(self, "_on_" + kind, None)
         if handler is None:
@@ -771,7 +813,68 @@ class LiveRoom:
         if self.config.recording is not None:
             self._spawn(self.config.recording.stop(self.ref, "stopped"))
 
-    def _recording_detach_if_empty(self) -> None:
+    # ---------------------------------------------------------------------------------- live captions
+    async def _captions_for_joined(self) -> p.CaptionsInfo | None:
+        """What ``joined`` says of live transcription: its state and the meeting's options (loaded once), or
+        None when the meeting has no ``liveTranscription`` (or this server no captioner)."""
+        control = self.config.captions
+        if control is None:
+            return None
+        if not self._captions_attached:
+            control.attach(self.ref.room_name, self._captions_notify)
+            self._captions_attached = True
+        if not self._captions_options_loaded:
+            try:
+                self._captions_options = await control.options(self.ref)
+                self._captions_options_loaded = True
+            except Exception:  # noqa: BLE001 - a join never fails for want of caption options
+                log.exception("captions_options_failed", room_name=self.ref.room_name)
+        options = self._captions_options
+        if not options:
+            return None
+        return p.CaptionsInfo(state=control.state(self.ref.room_name) or "off", **options)
+
+    def _captions_notify(self, message: dict[str, Any], to: str | None) -> None:
+        """The control's ``notify``: a ``captions`` message to one participant, the hosts, or everyone."""
+        out = p.CaptionsStatus(**message)
+        if to is None:
+            self._broadcast(out)
+        elif to == "@hosts":
+            self._broadcast(out, only=lambda m: m.is_host)
+        else:
+            target = self.members.get(to)
+            if target is not None and not target.pending:
+                self._send(target, out)
+
+    async def _on_captions_start(self, member: Member, msg: p.CaptionsStart) -> None:
+        if self.config.captions is None:
+            self._send(member, p.CaptionsStatus(state="unavailable", message="Live transcription is not available"))
+            return
+        self._spawn(self.config.captions.start(self.ref, member.id, "manual"))
+
+    async def _on_captions_stop(self, member: Member, msg: p.CaptionsStop) -> None:
+        if self.config.captions is not None:
+            self._spawn(self.config.captions.stop(self.ref, "stopped"))
+
+    async def _on_caption(self, member: Member, msg: p.CaptionSend) -> None:
+        """The captioner's words of a speaker: relayed to everyone but the captioner with the speaker's
+        display name (when the meeting shows captions: ``liveCaptions``), and finals kept for the stored live
+        transcript. A caption of someone no longer in the call is dropped (they left while it was decoded)."""
+        speaker = self.members.get(msg.participantId)
+        if speaker is None or not msg.text.strip():
+            return
+        now = self.config.now()
+        if msg.final and self.config.captions is not None:
+            self.config.captions.caption(self.ref, speaker.id, speaker.display_name, msg.text, msg.utteranceId, now)
+        if (self._captions_options or {}).get("liveCaptions"):
+            self._broadcast(p.CaptionOut(participantId=speaker.id, displayName=speaker.display_name, text=msg.text,
+                                         final=msg.final, utteranceId=msg.utteranceId, at=format_utc(now)),
+                            exclude=member.id)
+
+    def _detach_if_empty(self) -> None:
+        if self._captions_attached and self.is_empty() and self.config.captions is not None:
+            self.config.captions.detach(self.ref.room_name, self._captions_notify)
+            self._captions_attached = False
         if self._recording_attached and self.is_empty() and self.config.recording is not None:
             self.config.recording.detach(self.ref.room_name, self._recording_notify)
             self._recording_attached = False
@@ -811,7 +914,7 @@ class LiveRoom:
             self._broadcast(p.ParticipantLeft(participantId=participant_id, reason=reason))  # type: ignore[arg-type]
             metrics.PARTICIPANTS_LEFT.labels(self.ref.room_mode, member.role).inc()
         await self._event("participant.left", member)
-        self._recording_detach_if_empty()
+        self._detach_if_empty()
 
     async def end(self, reason: str) -> None:
         """End the call for everyone (a host's end_meeting, DELETE, or deactivation): ``ended`` then close."""
@@ -843,4 +946,6 @@ class LiveRoom:
         self.locked = bool(self.ref.is_locked)
         if self.config.recording is not None:  # the call is over: so is its recording (the file is kept)
             self._spawn(self.config.recording.stop(self.ref, reason))
-        self._recording_detach_if_empty()
+        if self.config.captions is not None:  # and its live transcription (what was said is stored)
+            self._spawn(self.config.captions.stop(self.ref, reason))
+        self._detach_if_empty()

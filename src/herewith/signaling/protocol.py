@@ -22,6 +22,9 @@ Client -> server (:data:`ClientMessage`)::
     end_meeting   {}                                    host: end the call for everyone
     recording_start {}                                  host: start a cloud recording -> recording
     recording_stop  {}                                  host: stop it
+    captions_start  {}                                  host: start live transcription and captions -> captions
+    captions_stop   {}                                  host: stop them
+    caption       {participantId, text, final, utteranceId}  the captioner only: what ``participantId`` said
     leave         {}                                    leave the call (the server closes the socket)
     ping / pong   {}                                    keepalive (either side may ping; the other pongs)
     sfu_publish   {sdp, sources?}                       group rooms (SFU): publisher offer -> sfu_published
@@ -52,6 +55,10 @@ Server -> client (:data:`ServerMessage`)::
                                                   media for the room's limit); the socket closes
     recording           {state, recordingId?, message?}  a cloud recording's state: starting | recording |
                                                   stopped | failed | unavailable (to the asking host only)
+    captions            {state, message?}         live transcription: starting | on | stopped | failed |
+                                                  unavailable (to the asking host only)
+    caption             {participantId, displayName, text, final, utteranceId, at}  a live caption (partial
+                                                  text replaces the utterance's last one; final closes it)
     error               {code, message, ref?}     see :class:`ErrorCode`
     sfu_published       {sdp}                     group rooms: Janus's answer to sfu_publish
     sfu_offer           {sdp, subscription, streams}  group rooms: subscriber offer (streams: mid -> participant)
@@ -330,6 +337,35 @@ class RecordingStop(_Msg):
     type: Literal["recording_stop"] = "recording_stop"
 
 
+class CaptionsStart(_Msg):
+    """Host: start live transcription (and captions, when the meeting's ``liveTranscription.liveCaptions``)."""
+
+    type: Literal["captions_start"] = "captions_start"
+
+
+class CaptionsStop(_Msg):
+    """Host: stop live transcription."""
+
+    type: Literal["captions_stop"] = "captions_stop"
+
+
+CAPTION_MAX = 2000
+UTTERANCE_ID_MAX = 64
+
+
+class CaptionSend(_Msg):
+    """The captioner participant only (role ``captioner``): the words of one utterance of ``participantId``.
+
+    ``final`` false: the utterance so far (the next caption of the same ``utteranceId`` replaces it); true:
+    the utterance as committed (kept in the live transcript). ``text``: at most 2000 characters."""
+
+    type: Literal["caption"] = "caption"
+    participantId: ParticipantIdStr
+    text: str = Field(max_length=CAPTION_MAX)
+    final: bool = False
+    utteranceId: str = Field(min_length=1, max_length=UTTERANCE_ID_MAX, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
 class Leave(_Msg):
     type: Literal["leave"] = "leave"
 
@@ -403,16 +439,19 @@ SFU_CLIENT_MESSAGES = (SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate, SfuVie
 ClientMessage = Annotated[
     Union[Join, Knock, Offer, Answer, Candidate, Update, ChatSend, Stats, HandleKnock, Lock, Remove,
           MuteRequestSend, EndMeeting, Leave, Ping, Pong, SfuPublish, SfuUnpublish, SfuAnswer, SfuCandidate,
-          SfuView, RecordingStart, RecordingStop],
+          SfuView, RecordingStart, RecordingStop, CaptionsStart, CaptionsStop, CaptionSend],
     Field(discriminator="type"),
 ]
 CLIENT_TYPES = frozenset(
     ["join", "knock", "offer", "answer", "candidate", "update", "chat", "stats", "handle_knock", "lock", "remove",
      "mute_request", "end_meeting", "leave", "ping", "pong",
-     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate", "sfu_view", "recording_start", "recording_stop"]
+     "sfu_publish", "sfu_unpublish", "sfu_answer", "sfu_candidate", "sfu_view", "recording_start", "recording_stop",
+     "captions_start", "captions_stop", "caption"]
 )
 HOST_ONLY = frozenset({"handle_knock", "lock", "remove", "mute_request", "end_meeting", "recording_start",
-                       "recording_stop"})
+                       "recording_stop", "captions_start", "captions_stop"})
+CAPTIONER_ONLY = frozenset({"caption"})
+"""Messages only the captioner participant (role ``captioner``) may send."""
 
 # ---------------------------------------------------------------------------------------------------------
 # Server -> client
@@ -493,6 +532,17 @@ class RecordingOptionsInfo(_Msg):
     startTrigger: str | None = None
 
 
+class CaptionsInfo(_Msg):
+    """Live transcription in this room: ``state`` starting | on | off, and the meeting's options:
+    ``startTrigger`` none | manual | automatic | automatic-2nd-participant, ``liveCaptions`` (captions are
+    shown in the room), ``language`` (or None: detected)."""
+
+    state: str = "off"
+    startTrigger: str = "none"
+    liveCaptions: bool = False
+    language: str | None = None
+
+
 class Joined(_Msg):
     type: Literal["joined"] = "joined"
     participantId: str
@@ -507,6 +557,7 @@ class Joined(_Msg):
     recordingOptions: RecordingOptionsInfo | None = None
     grants: Grants | None = None  # left out when the participant may send everything its role sends
     ejectAt: str | None = None  # when this participant will be removed (an eject timer), UTC
+    captions: CaptionsInfo | None = None  # left out when the meeting has no live transcription
 
 
 class RoomLocked(_Msg):
@@ -603,6 +654,29 @@ class RecordingStatus(_Msg):
     message: str | None = None
 
 
+class CaptionsStatus(_Msg):
+    """Live transcription's state, to everyone in the room (``unavailable`` and a ``failed`` start: to the
+    asking host only when a host asked)."""
+
+    type: Literal["captions"] = "captions"
+    state: Literal["starting", "on", "stopped", "failed", "unavailable"]
+    message: str | None = None
+
+
+class CaptionOut(_Msg):
+    """A live caption: what ``participantId`` (``displayName``) said in utterance ``utteranceId``; a partial
+    (``final`` false) replaces the utterance's previous caption, a final one closes it. ``at``: ISO 8601 UTC,
+    when the server relayed it."""
+
+    type: Literal["caption"] = "caption"
+    participantId: str
+    displayName: str | None = None
+    text: str
+    final: bool
+    utteranceId: str
+    at: str
+
+
 class Error(_Msg):
     type: Literal["error"] = "error"
     code: ErrorCode
@@ -663,7 +737,7 @@ ServerMessage = Annotated[
     Union[Joined, RoomLocked, KnockPending, Knocked, KnockCancelled, KnockHandled, ParticipantJoined,
           ParticipantLeft, ParticipantUpdated, RoomUpdated, OfferOut, AnswerOut, CandidateOut, ChatOut,
           MuteRequestOut, Removed, Ended, Error, Ping, Pong, SfuPublished, SfuOffer, SfuRestart, RecordingStatus,
-          ActiveSpeaker],
+          ActiveSpeaker, CaptionsStatus, CaptionOut],
     Field(discriminator="type"),
 ]
 

@@ -28,7 +28,7 @@ from herewith.rooms import service as rooms
 from herewith.rooms.events import RoomEvents
 from herewith.rooms.policy import DEFAULT_POLICY
 from herewith.signaling import protocol as p
-from herewith.signaling.live_room import RecordingControl, RoomConfig, RoomRefLike, SfuRoom
+from herewith.signaling.live_room import CaptionControl, RecordingControl, RoomConfig, RoomRefLike, SfuRoom
 from herewith.signaling.router import Admission, LocalRouter, Router
 
 log = structlog.get_logger(__name__)
@@ -39,18 +39,20 @@ class Signaling:
 
     ``room_events`` receives every event of every live room; ``sfu_room_for(ref)`` (group rooms on Janus,
     None when there is no SFU) gives a group room its :class:`~herewith.signaling.live_room.SfuRoom`;
-    ``recording`` (None: no cloud recording) is every room's :class:`~herewith.signaling.live_room.RecordingControl`.
+    ``recording`` (None: no cloud recording) is every room's :class:`~herewith.signaling.live_room.RecordingControl`,
+    ``captions`` (None: no live transcription) its :class:`~herewith.signaling.live_room.CaptionControl`.
     ``router`` is what the transport talks to.
     """
 
     def __init__(self, settings: Settings, clock: Clock, sessionmaker: async_sessionmaker[AsyncSession],
                  room_events: RoomEvents, sfu_room_for: Callable[[RoomRefLike], SfuRoom] | None = None,
-                 recording: RecordingControl | None = None) -> None:
+                 recording: RecordingControl | None = None, captions: CaptionControl | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self._sessionmaker = sessionmaker
         self._sfu_room_for = sfu_room_for
         self.recording = recording
+        self.captions = captions
         self._deactivate_after = timedelta(seconds=settings.room_deactivate_after_seconds)
         self.router: Router = LocalRouter(self.admit, self._config_for, room_events,
                                           settings.room_empty_grace_seconds)
@@ -71,10 +73,11 @@ class Signaling:
             media="sfu" if sfu is not None else "mesh",
             sfu=sfu,
             recording=self.recording,
+            captions=self.captions,
         )
 
     def role_for(self, room_key: str | None, room_name: str, organization_id: str | None = None) -> str:
-        """``host``, ``viewer``, ``recorder`` or ``member`` from a valid roomKey or participant token, else
+        """``host``, ``viewer``, ``recorder``, ``member`` or ``captioner`` from a valid roomKey or participant token, else
         ``visitor`` (expired keys give no rights)."""
         claims = self.claims_for(room_key, room_name, organization_id)
         return claims.role if claims is not None else "visitor"

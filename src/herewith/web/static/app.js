@@ -9,6 +9,7 @@ import {MeshMedia} from './mesh.js';
 import {StatsSampler} from './stats.js';
 import {gridLayout, gridTiles, initials, shownInPeople} from './composite.js';
 import {GridPager, pageSizeFor} from './grid.js';
+import {CaptionControls} from './captions-ui.js';
 import {RecordingControls} from './recording-ui.js';
 import {EmbedBridge, Panels, applyRoomOptions, roomOptions} from './embed-bridge.js';
 
@@ -47,6 +48,7 @@ const recorderMode = params.get('recorder') === '1';
 let lastTiles = [];   // the grid's tiles as last rendered (this page of gridTiles), with their <video> elements
 const pager = new GridPager();  // pages of the grid and the active speaker (grid.js)
 let shownSince = new Map();     // tile key -> Date.now() when it came onto the shown page
+const captions = new CaptionControls({send: msg => signaling && signaling.send(msg), notice: text => notice(text)});
 const recording = new RecordingControls({
   send: msg => signaling && signaling.send(msg),
   notice: text => notice(text),
@@ -239,6 +241,8 @@ function wire(sig) {
   sig.on('active_speaker', m => { state.activeSpeaker = m.participantId; if (pager.speaker(m.participantId)) render(); else markSpeaker(); });
   sig.on('chat', m => { state.chat.push(m); renderChat(); });
   sig.on('recording', m => { recording.update(m); emit('recording_status_change', {status: m.state === 'recording' ? 'started' : m.state}); });
+  sig.on('captions', m => captions.update(m));
+  sig.on('caption', m => captions.caption(m));
   sig.on('knocked', m => { state.knocks.set(m.participant.id, m.participant); notice(`${m.participant.displayName || 'Someone'} is knocking`); render(); });
   sig.on('knock_cancelled', m => { state.knocks.delete(m.participantId); render(); });
   sig.on('knock_handled', m => {
@@ -327,6 +331,7 @@ async function onJoined(m) {
   render();
   renderChat();
   recording.joined(m, m.role);
+  captions.joined(m, m.role);
 }
 
 // Group rooms load sfu.js with the page (issue 7): the server's first sfu_offer can follow `joined` at once,
@@ -513,6 +518,7 @@ function renderGrid() {
   shownSince = new Map(tiles.map(t => [t.key, shownSince.get(t.key) || now]));
   layoutGrid();
   markSpeaker();
+  captions.repaint();
 }
 
 function layoutGrid() {
@@ -588,6 +594,7 @@ function render() {
   $('chat-form').hidden = state.chatEnabled === false;
   renderToggles();
   recording.render(state.role);
+  captions.render(state.role);
 }
 
 function fillTile(el, t) {
@@ -721,6 +728,7 @@ window.herewith = {
   timings: () => ({...state.timings}),
   getStats, join, leave, sendChat, lock, admit, remove, requestMute, endMeeting, knock,
   startScreenShare, stopScreenShare,
+  captions,    // CaptionControls (captions-ui.js): options, state, received captions
   recording,   // RecordingControls (recording-ui.js): options, cloud state, local recording, lastDownload
   setMic: on => setEnabled('audio', on),
   setCamera: on => setEnabled('video', on),

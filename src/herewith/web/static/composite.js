@@ -12,19 +12,20 @@
 //
 // Layout rules: screen shares first and large (the first one fills most of the frame, the rest go in a
 // strip beside it); otherwise an equal grid whose column count makes the 16:9 tiles as large as possible.
-// Participants with role `recorder` and receive-only participants (viewers) never get a tile.
+// Participants with role `recorder` or `captioner` and receive-only participants (viewers) never get a tile.
 
 export const ASPECT = 16 / 9;
 export const RECORDER_ROLE = 'recorder';
+export const CAPTIONER_ROLE = 'captioner';  // the server's live captioner: its captions show under the tiles
 
 // True for people who appear in the grid: not the recorder, and sending media (viewers only watch).
 export function shownInGrid(p) {
-  return Boolean(p) && p.role !== RECORDER_ROLE && p.sends !== false;
+  return Boolean(p) && p.role !== RECORDER_ROLE && p.role !== CAPTIONER_ROLE && p.sends !== false;
 }
 
-// The people list shows everyone but the recorder (recording is shown by the indicator instead).
+// The people list shows everyone but the recorder and the captioner (their indicators tell instead).
 export function shownInPeople(p) {
-  return Boolean(p) && p.role !== RECORDER_ROLE;
+  return Boolean(p) && p.role !== RECORDER_ROLE && p.role !== CAPTIONER_ROLE;
 }
 
 // people: [{id, role, sends, displayName, audio, video, screen, self}] in join order (self first on the room

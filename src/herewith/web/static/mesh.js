@@ -14,6 +14,7 @@
 //
 // Who offers: the newcomer offers to everyone already there; a sender offers to a viewer who joins.
 // Viewers never offer and answer receive-only (the server refuses any viewer SDP that sends media).
+// The server's live captioner (role `captioner`) is offered our microphone only: one sendonly audio m-line.
 // Renegotiation (screen share) uses the "perfect negotiation" pattern; the peer with the smaller id is polite.
 
 export class MeshMedia {
@@ -117,7 +118,9 @@ class Peer {
       mesh.onPeerState(this.id, pc.connectionState);
       if (pc.connectionState === 'failed') pc.restartIce();
     };
-    if (initiator) {
+    if (initiator && this.remoteRole() === 'captioner') {
+      if (mesh.sends) this.audioTx = pc.addTransceiver(mesh.local.track('audio') || 'audio', {direction: 'sendonly', streams: [mesh.local.stream]});
+    } else if (initiator) {
       const dir = mesh.sends ? (this.remoteSends() ? 'sendrecv' : 'sendonly') : 'recvonly';
       const local = mesh.local;
       const init = kind => ({direction: mesh.grants[kind] ? dir : 'recvonly', streams: mesh.sends ? [local.stream] : []});
@@ -125,6 +128,11 @@ class Peer {
       this.videoTx = pc.addTransceiver((mesh.sends && local.track('video')) || 'video', init('video'));
       if (mesh.sends && mesh.screen) this.setScreen(mesh.screen);
     }
+  }
+
+  remoteRole() {
+    const p = this.mesh.participants.get(this.id);
+    return p ? p.role : null;
   }
 
   remoteSends() {
@@ -215,6 +223,7 @@ class Peer {
   }
 
   setScreen(stream) {
+    if (this.remoteRole() === 'captioner') return;  // the captioner gets the microphone only
     const track = stream ? stream.getVideoTracks()[0] : null;
     if (track) {
       if (this.screenTx) {
