@@ -15,6 +15,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
+from herewith.errors import error_response
 from herewith.kit.pagination import parse_limit
 from herewith.summaries import service
 from herewith.summaries.schemas import SummaryCreate, SummaryCreated, SummaryList, SummaryOut
@@ -22,7 +23,11 @@ from herewith.summaries.schemas import SummaryCreate, SummaryCreated, SummaryLis
 router = APIRouter(prefix="/summaries", tags=["summaries"], strict_content_type=False)
 
 
-@router.post("", status_code=201, response_model=SummaryCreated)
+@router.post("", status_code=201, response_model=SummaryCreated, responses={
+    404: error_response("No transcription of this organization has that id."),
+    409: error_response("The transcription is not ready yet (data.state says where it is)."),
+    503: error_response("The summary backend cannot run on this server (data.reason says what is missing)."),
+})
 async def create_summary(body: SummaryCreate, request: Request, session: SessionDep,
                          org: OrganizationDep) -> SummaryCreated:
     """Summarize a ready transcription with a template: 201 at once; ``state`` in_progress -> completed | failed."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from herewith.auth.dependencies import OrganizationDep, SessionDep
-from herewith.errors import Forbidden
+from herewith.errors import Forbidden, error_response
 from herewith.kit.pagination import parse_limit
 from herewith.recordings import service as recordings
 from herewith.transcriptions import service
@@ -37,7 +37,11 @@ router = APIRouter(prefix="/transcriptions", tags=["transcriptions"], strict_con
 public_router = APIRouter(include_in_schema=False)
 
 
-@router.post("", status_code=201, response_model=TranscriptionCreated)
+@router.post("", status_code=201, response_model=TranscriptionCreated, responses={
+    404: error_response("No recording of this organization has that id."),
+    409: error_response("The recording is not ready yet (data.state says where it is)."),
+    503: error_response("Speech-to-text cannot run on this server (data.reason says what is missing)."),
+})
 async def create_transcription(body: TranscriptionCreate, request: Request, session: SessionDep,
                                org: OrganizationDep) -> TranscriptionCreated:
     """Transcribe a ready recording, each participant's own audio track on its own: 201 at once, the job runs
@@ -82,7 +86,8 @@ async def delete_transcription(transcriptionId: str, request: Request, session: 
     return Response(status_code=204)
 
 
-@router.get("/{transcriptionId}/access-link", response_model=AccessLinkOut)
+@router.get("/{transcriptionId}/access-link", response_model=AccessLinkOut,
+            responses={409: error_response("The transcription is not ready yet (data.state says where it is).")})
 async def access_link(transcriptionId: str, request: Request, session: SessionDep, org: OrganizationDep) -> AccessLinkOut:  # noqa: N803
     """A download link of the Markdown transcript valid ``validForSeconds``; 409 while it is not ready."""
     valid_for = recordings.parse_valid_for(request.query_params.get("validForSeconds"))
