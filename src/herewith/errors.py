@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy import exc as sa_exc
 from starlette.requests import ClientDisconnect
 
 import structlog
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 UNAUTHORIZED = "Access token is missing or invalid"
 FORBIDDEN = "Not allowed to perform action"
 NOT_FOUND = "The requested resource doesn't exist"
+DATABASE_UNAVAILABLE = "The database is unavailable, retry shortly"
 
 
 class HerewithError(Exception):
@@ -143,6 +145,22 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     return BadRequest(f"Invalid {first[0]}: {first[1]}", data=fields).response()
 
 
+def _database_unavailable(exc: Exception) -> bool:
+    """Whether a database error means "unreachable or saturated" (503) rather than a bug (500).
+
+    SQLAlchemy's pool timeout; a driver error on connecting (no statement: refused, too many clients, a
+    database not accepting connections) or one that invalidated the connection; and the DB-API classes for
+    the database's operation rather than the statement (``OperationalError``: SQLite "database is locked",
+    PostgreSQL shutting down; ``InterfaceError``: a connection closed under the driver). PEP 249, "Exceptions".
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return (exc.statement is None or exc.connection_invalidated
+                or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)))
+    return False
+
+
 def install(app: FastAPI) -> None:
     """Register handlers so every error leaves in the contract's body; nothing becomes a bare 500."""
 
@@ -168,6 +186,19 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             return HerewithError("Method not allowed", status=405).response()
         return HerewithError(str(exc.detail), status=exc.status_code, headers=getattr(exc, "headers", None)).response()
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not _database_unavailable(exc):
+            return await _unexpected(request, exc)
+        # The database can't be reached or is saturated (no pooled connection within the pool timeout, the
+        # server refusing or dropping connections, SQLite still locked after its busy timeout and the
+        # transaction retries of db.transactions): nothing was acknowledged, so the honest answer is "try
+        # again shortly", not a 500.
+        log.warning("database_unavailable", method=request.method, path=request.url.path,
+                    error=type(getattr(exc, "orig", None) or exc).__name__, detail=str(exc).splitlines()[0][:200])
+        return HerewithError(DATABASE_UNAVAILABLE, status=503, headers={"Retry-After": "1"}).response()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -201,7 +232,8 @@ STATUS_DESCRIPTIONS = {
     409: "The request conflicts with the current state of the resource.",
     413: "The request body is larger than HEREWITH_MAX_BODY_BYTES (data.maxBytes).",
     429: "The organization's rate limit is reached; data.msLeft milliseconds until the call fits.",
-    503: "The shared rate limiter (Redis) can't be reached and HEREWITH_RATELIMIT_FAIL_OPEN is false.",
+    503: "The database can't be reached or is saturated, or the shared rate limiter (Redis) can't be reached and "
+         "HEREWITH_RATELIMIT_FAIL_OPEN is false; retry after Retry-After seconds.",
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

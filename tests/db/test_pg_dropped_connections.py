@@ -40,3 +40,37 @@ async def test_requests_after_postgresql_closed_every_connection(server, client,
     assert [r.status_code for r in after] == [201] * 8 + [200] * 9
     listed = (await client.get("/meetings", params={"limit": 100})).json()["results"]
     assert len(listed) == 16
+
+
+async def _allow_connections(database_url: str, allow: bool) -> None:
+    url = make_url(database_url)
+    admin = url.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                               url.database)
+    finally:
+        await conn.close()
+
+
+async def test_database_unreachable_is_a_503_then_recovers(server, client, db_kind, database_url) -> None:  # noqa: ANN001
+    """While PostgreSQL refuses every connection to the database, the API answers 503 in the contract's error
+    body with Retry-After (nothing acknowledged, no 500); once it accepts them again, the same calls succeed."""
+    if db_kind != "postgresql":
+        pytest.skip("PostgreSQL refusing connections")
+    assert (await client.post("/meetings", json={"endDate": FUTURE})).status_code == 201
+    await _allow_connections(database_url, False)
+    try:
+        await asyncio.sleep(0.2)
+        refused = await asyncio.gather(client.post("/meetings", json={"endDate": FUTURE}), client.get("/meetings"))
+        for r in refused:
+            assert r.status_code == 503, r.text
+            assert r.json() == {"error": "The database is unavailable, retry shortly"}
+            assert r.headers["Retry-After"] == "1"
+    finally:
+        await _allow_connections(database_url, True)
+    again = await client.post("/meetings", json={"endDate": FUTURE})
+    assert again.status_code == 201, again.text
+    assert len((await client.get("/meetings")).json()["results"]) == 2
