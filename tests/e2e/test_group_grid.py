@@ -31,6 +31,7 @@ from playwright.async_api import Browser, Page
 from herewith.config import Settings
 from tests.e2e.conftest import create_meeting, join, wait_phase, with_params
 from tests.media.relay import RelayPublisher, make_silence, make_video
+from tests.support.servers import ProcessServer, create_org_key
 
 pytestmark = pytest.mark.netns
 
@@ -47,6 +48,26 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-0123456789abcdef",
                     janus="local", janus_ice_enforce_list="v0", janus_rtp_ports="35000-39999",
                     janus_room_bitrate=1_000_000)
+
+
+@pytest.fixture
+async def own_process(tmp_path: Path) -> AsyncIterator[tuple[ProcessServer, httpx.AsyncClient]]:
+    """``herewith serve`` (its own Janus) in a child process: twenty aiortc publishers in the test process
+    would otherwise share one interpreter with the server that relays their signaling. Yields it and an API
+    client for an organization in its database."""
+    settings = Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-0123456789abcdef")
+    org = await create_org_key(settings, "Big room")
+    server = ProcessServer({
+        "HEREWITH_DATA_DIR": str(settings.data_dir), "HEREWITH_SECRET_KEY": settings.secret_key,
+        "HEREWITH_JANUS": "local", "HEREWITH_JANUS_ICE_ENFORCE_LIST": "v0", "HEREWITH_JANUS_RTP_PORTS": "35000-39999",
+        "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_BACKGROUND_TASKS": "false", "HEREWITH_LOG_LEVEL": "warning",
+    }, log_path=tmp_path / "server.log")
+    await asyncio.to_thread(server.start, 60.0)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as client:
+            yield server, client
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture(autouse=True)
@@ -111,8 +132,10 @@ async def until(what: str, check: Any, timeout: float, interval: float = 0.1) ->
 
 
 @pytest.mark.timeout(420)
-async def test_big_room_pages_and_active_speaker(server: Any, client: httpx.AsyncClient, pages: Any,
+async def test_big_room_pages_and_active_speaker(own_process: tuple[ProcessServer, httpx.AsyncClient], pages: Any,
                                                  media_files: tuple[Path, Path]) -> None:
+    server, client = own_process
+    ws_url = server.base_url.replace("http://", "ws://")
     video, silence = media_files
     meeting = await create_meeting(client, roomMode="group")
     room = urlparse(meeting["roomUrl"]).path
@@ -121,7 +144,7 @@ async def test_big_room_pages_and_active_speaker(server: Any, client: httpx.Asyn
     def step(name: str) -> None:
         print(f"[{time.monotonic() - started:5.1f} s] {name}")
 
-    pubs = [RelayPublisher(server.ws_url, room, display=f"pub-{i:02d}", video=video, silence=silence)
+    pubs = [RelayPublisher(ws_url, room, display=f"pub-{i:02d}", video=video, silence=silence)
             for i in range(PUBLISHERS)]
     try:
         for i in range(0, PUBLISHERS, 5):  # five at a time: joins are quick, ICE for twenty at once is not
@@ -216,7 +239,7 @@ async def test_big_room_pages_and_active_speaker(server: Any, client: httpx.Asyn
         page = chrome[0]
         await page.evaluate("window.herewith.gridPage(1)")
         g = await grid(page)
-        assert g["page"] == 1
+        assert g["page"] == 1, g
         shown = {t["id"] for t in g["tiles"] if not t["self"]}
         await until("frames from the second page", lambda: _decoding(page, shown), 30)
         assert set(ids.values()) >= shown - {await chrome[1].evaluate("window.herewith.self")}
