@@ -391,7 +391,7 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
         "HEREWITH_DATA_DIR": str(tmp), "HEREWITH_SECRET_KEY": settings.secret_key, "HEREWITH_JANUS": "local",
         "HEREWITH_JANUS_ICE_ENFORCE_LIST": args.iface, "HEREWITH_RATELIMIT_ENABLED": "false",
         "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false",
-    }, log_path=tmp / "server.log").start()
+    }, log_path=tmp / "server.log").start(timeout=120)
     pubs: list[RelayPublisher] = []
     try:
         hw = server.proc.pid

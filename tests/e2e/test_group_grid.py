@@ -216,11 +216,11 @@ async def test_big_room_pages_and_active_speaker(own_process: tuple[ProcessServe
             delays = await asyncio.gather(*(until("the speaker on the first page", lambda p=p: on_first_page(p),
                                                      SPEAKER_LIMIT + 20, 0.1) for p in chrome))
         except AssertionError:
-            print("DEBUG speaker", speaker.id, [(m["participantId"], m["speakers"], round(m["_at"] - t0, 2))
+            print("active_speaker messages (speaker, who, at s):", speaker.id, [(m["participantId"], m["speakers"], round(m["_at"] - t0, 2))
                                                 for m in pubs[0].messages if m["type"] == "active_speaker"])
-            print("DEBUG errors", [p.errors[-2:] for p in pubs if p.errors])
+            print("publishers' last errors:", [p.errors[-2:] for p in pubs if p.errors])
             for p in chrome:
-                print("DEBUG grid", await grid(p))
+                print("grid:", await grid(p))
             raise
         told = next((m["_at"] for m in pubs[0].messages if m["type"] == "active_speaker" and m.get("_at", 0) > t0
                      and m["participantId"] == speaker.id), None)
@@ -294,7 +294,7 @@ async def test_simulcast_layers_follow_the_tile(server: Any, client: httpx.Async
     try:
         layers = await until("three simulcast layers sent", three_layers, 40, 0.5)
     except AssertionError:
-        print("DEBUG layers", seen)
+        print("sender's layers last seen:", seen)
         raise
     heights = sorted(lr["frameHeight"] for lr in layers)
     print(f"sender's layers: {[(lr['rid'], lr['frameWidth'], lr['frameHeight']) for lr in layers]}")

@@ -47,3 +47,13 @@ def test_loudest_is_limited_and_leavers_drop_out() -> None:
     assert s.gone("a")
     assert s.active == "d" and "a" not in s.loudest()
     assert not s.gone("nobody")
+
+
+def test_a_new_order_of_the_same_speakers_is_no_change() -> None:
+    s = Speakers(limit=3, clock=Clock())
+    s.talking("a", True, 30)
+    s.talking("b", True, 40)
+    assert s.loudest() == ["a", "b"]
+    assert not s.talking("b", False, 90)  # still the same two, "a" still active
+    assert s.talking("b", True, 10)  # louder than "a": a new active speaker
+    assert s.active == "b"

@@ -66,23 +66,24 @@ class Speakers:
         self.active: str | None = None
 
     def talking(self, participant_id: str, talking: bool, level: float | None = None) -> bool:
-        """Record a ``talking`` (True) or ``stopped-talking`` (False) event; True when :attr:`active` or
-        :meth:`loudest` changed (tell the room, resubscribe audio)."""
-        before = (self.active, self.loudest())
+        """Record a ``talking`` (True) or ``stopped-talking`` (False) event; True when :attr:`active` or the set
+        of :meth:`loudest` changed (tell the room, resubscribe audio); a new order alone is not worth a message
+        to everyone."""
+        before = (self.active, set(self.loudest()))
         prev = self._talk.get(participant_id)
         lvl = float(level) if level is not None else (prev.level if prev else 127.0)
         self._talk[participant_id] = _Talk(talking, lvl, self.clock())
         self._update_active()
-        return (self.active, self.loudest()) != before
+        return (self.active, set(self.loudest())) != before  # the order alone changes nothing anyone receives
 
     def gone(self, participant_id: str) -> bool:
         """The participant left or stopped publishing; True when anything visible changed."""
-        before = (self.active, self.loudest())
+        before = (self.active, set(self.loudest()))
         self._talk.pop(participant_id, None)
         if self.active == participant_id:
             self.active = None
         self._update_active()
-        return (self.active, self.loudest()) != before
+        return (self.active, set(self.loudest())) != before
 
     def loudest(self) -> list[str]:
         """Up to ``limit`` participant ids: talking now (loudest first), then the most recent talkers."""
