@@ -498,7 +498,7 @@ function markSpeaker() {
 // placed by gridLayout (composite.js) in pixels.
 function renderGrid() {
   const grid = $('grid');
-  pager.pageSize = pageSizeFor(grid.clientWidth, grid.clientHeight);
+  pager.pageSize = pageSizeFor(window.innerWidth, window.innerHeight);  // the screen decides: 9 on a laptop, 4 on a phone
   const view = pager.arrange(gridTiles(gridPeople()));
   const tiles = view.tiles;
   renderPager(view);
@@ -544,7 +544,7 @@ function layoutGrid() {
 }
 new ResizeObserver(() => {
   const grid = $('grid');
-  if (state.phase === 'call' && pageSizeFor(grid.clientWidth, grid.clientHeight) !== pager.pageSize) render();
+  if (state.phase === 'call' && pageSizeFor(window.innerWidth, window.innerHeight) !== pager.pageSize) render();
   else layoutGrid();
 }).observe($('grid'));
 

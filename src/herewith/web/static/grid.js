@@ -16,7 +16,7 @@
 export const PAGE_SIZE_LAPTOP = 9;
 export const PAGE_SIZE_PHONE = 4;
 
-// Tiles a page for a grid of width x height CSS pixels: 4 on a phone-sized grid, else 9.
+// Tiles a page for a window (screen) of width x height CSS pixels: 4 on a phone, else 9.
 export function pageSizeFor(width, height) {
   return (width > 0 && width < 640) || (height > 0 && Math.min(width, height) < 360) ? PAGE_SIZE_PHONE : PAGE_SIZE_LAPTOP;
 }
