@@ -379,12 +379,18 @@ class GroupRoom:
 
         Without a view (it never sent ``sfu_view``: test clients, older pages) every live stream of every other
         publisher. With one: the videos its grid shows (participant and source), and the audio of the loudest
-        ``group_audio_streams`` speakers (:class:`~herewith.media.selection.Speakers`). The live captioner:
+        ``group_audio_streams`` speakers (:class:`~herewith.media.selection.Speakers`; everyone's while no more
+        than that many others send audio). The live captioner:
         the audio of every publisher, nothing else.
         """
         me = self.peers.get(participant_id)
         view = me.view if me is not None else None
         audio_from = set(self.speakers.loudest()) if view is not None else set()
+        if view is not None:  # no more senders of sound than that: everyone's audio (nothing to choose, no clipping)
+            senders = {pid for pid, peer in self.peers.items() if pid != participant_id and peer.live
+                       and any(kind == "audio" for kind, _ in peer.streams.values())}
+            if len(senders) <= self.speakers.limit:
+                audio_from = senders
         audio_only = participant_id in self.audio_only
         out: set[tuple[int, str]] = set()
         for pid, peer in self.peers.items():
