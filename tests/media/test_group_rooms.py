@@ -42,12 +42,13 @@ class Outbox:
 
 
 def member(pid: str, *, sends: bool) -> SimpleNamespace:
-    return SimpleNamespace(id=pid, sends=sends, outbox=Outbox())
+    return SimpleNamespace(id=pid, sends=sends, outbox=Outbox(), grid=False)  # grid: receives every stream
 
 
 @pytest.fixture
 async def group_rooms(janus: JanusSupervisor) -> AsyncIterator[GroupRooms]:
-    settings = SimpleNamespace(room_max_participants_group=200, janus_room_bitrate=200_000, janus_room_idle_seconds=60.0)
+    settings = SimpleNamespace(room_max_participants_group=200, janus_room_bitrate=200_000, janus_room_idle_seconds=60.0,
+                               group_audio_streams=3)
     inst = JanusInstance(janus.url, janus.client(), janus.admin_key, janus)
     rooms = GroupRooms(settings, signing_key=KEY, node_id="test-node", instances=[inst])
     rooms.ready.set()
