@@ -200,12 +200,20 @@ def align(events: list[float], reference: list[float], tolerance: float = 0.12) 
 
 
 # ------------------------------------------------------------------------------------------- helpers
+#: By recording id: (seconds the indicator showed on every page before Stop, seconds from pressing Record to
+#: pressing Stop). A recording's length lies between the two, within 2 s: it holds at least what everyone was
+#: shown as recorded, and no more than Record to Stop (the indicator shows once every page heard of the start,
+#: so under load it lags the recorder by seconds).
+PRESSED_FOR: dict[str, tuple[float, float]] = {}
+
+
 async def record(host: Page, others: list[Page], seconds: float, during: Any = None) -> str:
     """Press Record, wait until everyone sees the indicator, keep recording ``seconds`` (awaiting ``during()``
     meanwhile, if given), press Stop; the recording id."""
     await host.wait_for_selector("#record:not([hidden])")
     assert await host.inner_text("#record") == "Record"
     await host.click("#record")
+    pressed = time.monotonic()
     for page in (host, *others):
         await page.wait_for_selector("#rec-status:not([hidden])", timeout=45_000)
     started = time.monotonic()
@@ -216,6 +224,7 @@ async def record(host: Page, others: list[Page], seconds: float, during: Any = N
     await asyncio.sleep(max(0.0, seconds - (time.monotonic() - started)))
     assert await host.inner_text("#record") == "Stop recording"
     await host.click("#record")
+    PRESSED_FOR[str(recording_id)] = (time.monotonic() - started, time.monotonic() - pressed)
     for page in (host, *others):
         await page.wait_for_selector("#rec-status", state="hidden", timeout=45_000)
     return str(recording_id)
@@ -242,13 +251,13 @@ async def download(client: httpx.AsyncClient, recording_id: str, dest: Path, tim
     return last
 
 
-async def check_two_tiles(path: Path, tmp_path: Path, seconds: float) -> None:
+async def check_two_tiles(path: Path, tmp_path: Path, window: tuple[float, float]) -> None:
     info = probe(path)
     video = next(s for s in info["streams"] if s["codec_type"] == "video")
     assert video["width"] >= 640 and video["height"] >= 360, info
     assert any(s["codec_type"] == "audio" for s in info["streams"]), info
     duration = float(info["format"]["duration"])
-    assert abs(duration - seconds) <= 2, info
+    assert window[0] - 2 <= duration <= window[1] + 2, (window, info)
     shares = colour_shares(frame_at(path, duration / 2, tmp_path / "middle.png"))
     assert shares["red"] > 0.05 and shares["blue"] > 0.05, shares  # both people's tiles are in the frame
 
@@ -285,7 +294,7 @@ async def test_cloud_recording_of_a_normal_room_shows_both_people(client: httpx.
     path = tmp_path / "recording.mp4"
     ready = await download(client, recording_id, path)
     assert ready["roomName"] == meeting["roomName"]
-    await check_two_tiles(path, tmp_path, RECORD_SECONDS)
+    await check_two_tiles(path, tmp_path, PRESSED_FOR[recording_id])
     assert pool.busy == 0  # the recorder's Chromium is gone
 
 
@@ -301,7 +310,7 @@ async def test_cloud_recording_of_a_group_room_shows_both_people(client: httpx.A
     recording_id = await record(ann, [bob], RECORD_SECONDS, during=lambda: check_recorder_hidden(bob))
     path = tmp_path / "recording.mkv"
     await download(client, recording_id, path)
-    await check_two_tiles(path, tmp_path, RECORD_SECONDS)
+    await check_two_tiles(path, tmp_path, PRESSED_FOR[recording_id])
 
 
 async def test_cloud_recording_keeps_sound_and_picture_in_sync(client: httpx.AsyncClient, server: Any, people: Any,
