@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -69,3 +70,27 @@ def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[lis
     """
     page = list(rows[:limit])
     return page, (encode_cursor(key(page[-1])) if len(rows) > limit and page else None)
+
+
+def decode_sorted_cursor(cursor: str, field: str, descending: bool, date_fields: frozenset[str] = frozenset(),
+                         text_fields: frozenset[str] = frozenset()) -> tuple[Any, int]:
+    """A cursor of a list sorted by ``field`` (``[field, descending, key, seq]``, as the list encoded it) ->
+    ``(key, seq)``; the key is a datetime for ``date_fields``, a string for ``text_fields`` and an integer
+    otherwise. Raises the contract's 400 when the cursor is not one this list returned for this ``sortBy``."""
+    value = decode_cursor(cursor)
+    bad = validation_error("cursor", "not a cursor returned by this API for this sortBy")
+    if not (isinstance(value, list) and len(value) == 4 and value[0] == field and value[1] == descending
+            and isinstance(value[3], int)):
+        raise bad
+    key = value[2]
+    if field in date_fields:
+        try:
+            key = datetime.fromisoformat(key)
+        except (TypeError, ValueError):
+            raise bad from None
+    elif field in text_fields:
+        if not isinstance(key, str):
+            raise bad
+    elif not isinstance(key, int) or isinstance(key, bool):
+        raise bad
+    return key, value[3]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.config import Settings
 from herewith.errors import HerewithError, NotFound, validation_error
-from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.pagination import decode_sorted_cursor, encode_cursor
 from herewith.kit.time import UTC, format_utc
 from herewith.meetings.models import Meeting
 from herewith.recordings import repository
@@ -154,25 +154,6 @@ def _sort_value(recording: Recording, field: str) -> Any:
     return recording.size_bytes if recording.size_bytes is not None else -1
 
 
-def _decode_after(cursor: str, field: str, descending: bool) -> tuple[Any, int]:
-    value = decode_cursor(cursor)
-    bad = validation_error("cursor", "not a cursor returned by this API for this sortBy")
-    if not (isinstance(value, list) and len(value) == 4 and value[0] == field and value[1] == descending
-            and isinstance(value[3], int)):
-        raise bad
-    key = value[2]
-    if field == "startDate":
-        try:
-            key = datetime.fromisoformat(key)
-        except (TypeError, ValueError):
-            raise bad from None
-    elif field == "roomName" and not isinstance(key, str):
-        raise bad
-    elif field in ("duration", "sizeInMegaBytes") and (not isinstance(key, int) or isinstance(key, bool)):
-        raise bad
-    return key, value[3]
-
-
 def normalize_room_name(name: str | None) -> str | None:
     """``roomName`` filter: with or without the leading slash; blank means no filter."""
     if name is None or not name.strip():
@@ -186,7 +167,7 @@ async def list_recordings(session: AsyncSession, organization_id: str, room_name
 
     The cursor carries the sort (a cursor from another ``sortBy`` is a 400 naming ``cursor``)."""
     field, descending = parse_sort(sort_by)
-    after = _decode_after(cursor, field, descending) if cursor else None
+    after = decode_sorted_cursor(cursor, field, descending, frozenset({"startDate"}), frozenset({"roomName"})) if cursor else None
     rows = list(await repository.list_page(session, organization_id, normalize_room_name(room_name), field,
                                            descending, after, limit + 1))
     page = rows[:limit]

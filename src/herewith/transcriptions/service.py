@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.config import Settings
 from herewith.errors import HerewithError, NotFound, validation_error
-from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.kit.pagination import decode_sorted_cursor, encode_cursor
 from herewith.kit.time import UTC, format_utc
 from herewith.meetings.models import Meeting
 from herewith.recordings import service as recordings
@@ -169,30 +169,11 @@ def _sort_value(t: Transcription, field: str) -> Any:
     return t.duration_ms if t.duration_ms is not None else -1
 
 
-def _decode_after(cursor: str, field: str, descending: bool) -> tuple[Any, int]:
-    value = decode_cursor(cursor)
-    bad = validation_error("cursor", "not a cursor returned by this API for this sortBy")
-    if not (isinstance(value, list) and len(value) == 4 and value[0] == field and value[1] == descending
-            and isinstance(value[3], int)):
-        raise bad
-    key = value[2]
-    if field == "startDate":
-        try:
-            key = datetime.fromisoformat(key)
-        except (TypeError, ValueError):
-            raise bad from None
-    elif field == "roomName" and not isinstance(key, str):
-        raise bad
-    elif field == "durationInSeconds" and (not isinstance(key, int) or isinstance(key, bool)):
-        raise bad
-    return key, value[3]
-
-
 async def list_transcriptions(session: AsyncSession, organization_id: str, room_name: str | None,
                               sort_by: str | None, cursor: str | None, limit: int) -> tuple[list[Transcription], str | None]:
     """One page of the organization's transcriptions (not deleted) and the next page's cursor (None at the end)."""
     field, descending = parse_sort(sort_by)
-    after = _decode_after(cursor, field, descending) if cursor else None
+    after = decode_sorted_cursor(cursor, field, descending, frozenset({"startDate"}), frozenset({"roomName"})) if cursor else None
     rows = list(await repository.list_page(session, organization_id, recordings.normalize_room_name(room_name),
                                            field, descending, after, limit + 1))
     page = rows[:limit]
