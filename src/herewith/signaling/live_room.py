@@ -786,9 +786,8 @@ class LiveRoom:
         return (p.RecordingInfo(**state) if state else None,
                 p.RecordingOptionsInfo(**options) if options else None)
 
-    def _recording_notify(self, message: dict[str, Any], to: str | None) -> None:
-        """The control's ``notify``: a ``recording`` message to one participant, the hosts, or everyone."""
-        out = p.RecordingStatus(**message)
+    def _notify(self, out: Any, to: str | None) -> None:
+        """A control's message to one participant (an admitted member id), the hosts (``"@hosts"``) or everyone."""
         if to is None:
             self._broadcast(out)
         elif to == "@hosts":
@@ -797,6 +796,10 @@ class LiveRoom:
             target = self.members.get(to)
             if target is not None and not target.pending:
                 self._send(target, out)
+
+    def _recording_notify(self, message: dict[str, Any], to: str | None) -> None:
+        """The control's ``notify``: a ``recording`` message to one participant, the hosts, or everyone."""
+        self._notify(p.RecordingStatus(**message), to)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -836,15 +839,7 @@ class LiveRoom:
 
     def _captions_notify(self, message: dict[str, Any], to: str | None) -> None:
         """The control's ``notify``: a ``captions`` message to one participant, the hosts, or everyone."""
-        out = p.CaptionsStatus(**message)
-        if to is None:
-            self._broadcast(out)
-        elif to == "@hosts":
-            self._broadcast(out, only=lambda m: m.is_host)
-        else:
-            target = self.members.get(to)
-            if target is not None and not target.pending:
-                self._send(target, out)
+        self._notify(p.CaptionsStatus(**message), to)
 
     async def _on_captions_start(self, member: Member, msg: p.CaptionsStart) -> None:
         if self.config.captions is None:
