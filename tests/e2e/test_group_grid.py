@@ -328,15 +328,24 @@ async def test_simulcast_layers_follow_the_tile(server: Any, client: httpx.Async
     assert sorted(rpeer.layers.values()) == [0], rpeer.layers
 
     # the tile grows (a laptop window): the server asks Janus for a higher layer
+    grown = time.monotonic()
     await receiver.set_viewport_size({"width": 1280, "height": 800})
-    tile = await receiver.evaluate(f"document.querySelector('.tile[data-participant=\"{sender_id}\"]').getBoundingClientRect().height")
 
     async def higher() -> dict[str, Any] | None:
         v = await video_from(receiver, sender_id)
         return v if v and v["frameHeight"] > heights[0] else None
 
-    v = await until("a higher layer on a large tile", higher, 40, 0.25)
-    print(f"large tile ({tile:.0f} px high): receiving {v['frameWidth']}x{v['frameHeight']}")
+    try:
+        v = await until("a higher layer on a large tile", higher, 40, 0.25)
+    except AssertionError:
+        print("receiver's inbound:", await inbound(receiver), "layers asked:", rpeer.layers, "grid:", await grid(receiver))
+        print("sender's layers:", (await sender.evaluate("window.herewith.getStats()"))["publisher"]["layers"])
+        info = await asyncio.to_thread(server.run_coro, room.instance.client.handle_info(rpeer.session.id, rpeer.sub.id))
+        print("janus subscriber:", info.get("plugin_specific"))
+        raise
+    tile = await receiver.evaluate(f"document.querySelector('.tile[data-participant=\"{sender_id}\"]').getBoundingClientRect().height")
+    print(f"large tile ({tile:.0f} px high): receiving {v['frameWidth']}x{v['frameHeight']} "
+          f"{time.monotonic() - grown:.2f} s after the window grew")
 
     async def asked_higher() -> bool:  # the server's configure (its answer may come after the first frames)
         return bool(rpeer.layers) and min(rpeer.layers.values()) >= 1

@@ -226,6 +226,13 @@ class GroupRoom:
         if self.instance is not None:
             await self.instance.call(lambda r: r.kick(self.room_id, feed_id, secret=self.secret))
 
+    async def request_keyframe(self, feed_id: int) -> None:
+        """Ask the publisher of ``feed_id`` for a keyframe (Janus VideoRoom publisher ``configure`` with
+        ``keyframe: true``, a PLI on each of its video streams); nothing when that feed is gone."""
+        peer = next((pe for pe in self.peers.values() if pe.feed_id == feed_id), None)
+        if peer is not None and peer.pub is not None:
+            await peer.pub.message({"request": "configure", "keyframe": True})
+
     async def destroy(self) -> None:
         """Close every participant's Janus session and destroy the Janus room (meeting deleted, or idle)."""
         self.destroyed = True

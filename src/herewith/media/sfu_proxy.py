@@ -58,6 +58,11 @@ log = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 SLOWLINK_HOLD = 10.0  # seconds a subscriber stays one simulcast layer lower after Janus reported losses to it
+# After a subscriber's layer goes up, Janus switches at the new layer's next keyframe. Its own keyframe request
+# (PLI) on the change is dropped when another went to that publisher less than a second before (a new
+# subscriber's, a lower layer's), and Chromium sends a layer's keyframes only when asked: the switch then never
+# happens (seen: 40 s on the low layer). So the server asks the publisher itself, at these delays (s).
+KEYFRAME_ASKS = (0.2, 1.2, 3.0)
 ANSWER_TIMEOUT = 10.0  # seconds a participant has to answer an sfu_offer (then a new subscription starts)
 READY_TIMEOUT = 20.0  # seconds an sfu_publish waits for the participant's Janus session
 
@@ -76,7 +81,7 @@ class FeedRoom(Protocol):
     (``check``: ask Janus, after a lost session) and opens a new Janus session on its instance; raises
     :class:`JanusError` / :class:`JanusUnavailable`. ``janus_restarted``: set when the local Janus this
     process supervises has restarted (None without one). ``kick(feed_id)`` removes a publisher from the
-    Janus room. ``feed_changed`` / ``feed_gone(participant_id)``: a peer's published streams changed or
+    Janus room. ``request_keyframe(feed_id)`` asks a publisher for a keyframe. ``feed_changed`` / ``feed_gone(participant_id)``: a peer's published streams changed or
     ended (the others resubscribe). ``wanted_streams(participant_id)``: ``{(feed_id, mid)}`` the
     participant should receive; ``live_feed_ids()``: the feeds publishing now. ``talking(participant_id,
     talking, level)``: Janus's talking event for a peer's audio. ``view_changed(participant_id)``: the peer
@@ -92,6 +97,8 @@ class FeedRoom(Protocol):
     async def open_session(self, *, check: bool) -> JanusSession: ...
 
     async def kick(self, feed_id: int) -> None: ...
+
+    async def request_keyframe(self, feed_id: int) -> None: ...
 
     def feed_changed(self, participant_id: str) -> None: ...
 
@@ -503,7 +510,24 @@ class SfuPeer:
                 changes.append({"mid": mid, "substream": layer, "temporal": 2})
         if changes:
             await self.sub.message({"request": "configure", "streams": changes})
+        raised = {key[1] for key, layer in wanted.items() if key in self.layers and layer > self.layers[key]}
         self.layers = wanted
+        if raised:
+            self._handle_tasks = [t for t in self._handle_tasks if not t.done()]
+            self._handle_tasks.append(asyncio.create_task(self._ask_keyframes(raised), name=f"sfu-kf-{self.id}"))
+
+    async def _ask_keyframes(self, feeds: set[int]) -> None:
+        """Ask the publishers of ``feeds`` for keyframes at :data:`KEYFRAME_ASKS`, so that a higher layer
+        asked of Janus starts without waiting for the publisher's next unprompted keyframe."""
+        waited = 0.0
+        for at in KEYFRAME_ASKS:
+            await asyncio.sleep(at - waited)
+            waited = at
+            for feed_id in feeds:
+                try:
+                    await self.room.request_keyframe(feed_id)
+                except (JanusError, JanusUnavailable, JanusSessionLost, TimeoutError, OSError) as exc:
+                    log.debug("sfu peer %s: keyframe request for feed %s failed: %s", self.id, feed_id, exc)
 
     def _slowlink(self) -> None:
         """Janus saw losses towards this subscriber: one layer lower for every tile, for SLOWLINK_HOLD s."""

@@ -251,7 +251,9 @@ export class SfuMedia {
           if (r.type !== 'inbound-rtp') return;
           inbound.push({mid: tx.mid, participantId: s.participantId, kind: s.kind, source: s.source,
                         bytesReceived: r.bytesReceived || 0, framesDecoded: r.framesDecoded || 0,
-                        frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0});
+                        frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0,
+                                                                framesSent: r.framesSent || 0, keyFramesEncoded: r.keyFramesEncoded || 0,
+                                                                limitation: r.qualityLimitationReason || null});
           if (s.kind === 'audio') {
             out.audio.bytesReceived += r.bytesReceived || 0; out.audio.packetsReceived += r.packetsReceived || 0;
             out.audio.totalSamplesReceived += r.totalSamplesReceived || 0;
@@ -270,7 +272,9 @@ export class SfuMedia {
       try {
         (await this.tx.video.sender.getStats()).forEach(r => {
           if (r.type === 'outbound-rtp') publisher.layers.push({rid: r.rid || null, bytesSent: r.bytesSent || 0,
-                                                                frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0});
+                                                                frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0,
+                                                                framesSent: r.framesSent || 0, keyFramesEncoded: r.keyFramesEncoded || 0,
+                                                                limitation: r.qualityLimitationReason || null});
         });
       } catch {}
     }
