@@ -108,7 +108,9 @@ class Settings(BaseSettings):
     )
     janus_url: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="External Janus HTTP API roots, comma-separated (http://10.0.0.5:8088/janus); rooms are placed by load.",
+        description="External Janus API roots, comma-separated; rooms are placed by load. ws://10.0.0.5:8188 (WebSocket "
+                    "transport: one connection per instance for every session) or http://10.0.0.5:8088/janus (HTTP "
+                    "transport: one long poll per participant).",
     )
     janus_admin_url: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Admin API roots of the external instances, same order as janus_url (optional)."
@@ -117,6 +119,12 @@ class Settings(BaseSettings):
     janus_admin_secret: str | None = Field(default=None, description="admin_secret of the external Janus instances.")
     janus_admin_key: str | None = Field(default=None, description="VideoRoom admin_key of the external instances.")
     janus_binary: str = Field(default="janus", description="The local Janus executable.")
+    janus_transport: Literal["websocket", "http"] = Field(
+        default="websocket",
+        description="Local Janus: the API transport Herewith talks to it over: websocket (one connection carries every "
+                    "participant's session) | http (one long poll per participant; what external instances with only "
+                    "HTTP use).",
+    )
     janus_ice_enforce_list: str | None = Field(
         default=None, description="Local Janus: interfaces ICE may use (the test namespace needs v0)."
     )
@@ -134,6 +142,15 @@ class Settings(BaseSettings):
     def _split_janus_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @field_validator("janus_url")
+    @classmethod
+    def _janus_url_schemes(cls, value: list[str]) -> list[str]:
+        """The scheme picks the transport (herewith.media.janus.JanusClient): ws(s):// or http(s):// only."""
+        for url in value:
+            if url.split("://", 1)[0].lower() not in ("ws", "wss", "http", "https"):
+                raise ValueError(f"a Janus URL starts with ws://, wss://, http:// or https://: {url!r}")
         return value
 
     @property

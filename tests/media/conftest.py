@@ -53,10 +53,12 @@ def pinned_ice() -> Iterator[str]:
     aioice.ice.get_host_addresses = original
 
 
-@pytest.fixture(scope="module")
-async def janus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[JanusSupervisor]:
-    """A real Janus for the module, configured by JanusSupervisor for the test namespace."""
-    sup = JanusSupervisor(tmp_path_factory.mktemp("janus"), ice_enforce_list=NETNS_IFACE, rtp_ports=(30000, 34999))
+@pytest.fixture(scope="module", params=["websocket", "http"])
+async def janus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[JanusSupervisor]:
+    """A real Janus for the module, configured by JanusSupervisor for the test namespace; every test using it
+    runs once per API transport (``janus.url`` and ``janus.client()`` speak WebSocket, then HTTP)."""
+    sup = JanusSupervisor(tmp_path_factory.mktemp("janus"), ice_enforce_list=NETNS_IFACE, rtp_ports=(30000, 34999),
+                          transport=request.param)
     await sup.start()
     yield sup
     await sup.stop()

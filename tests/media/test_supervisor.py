@@ -17,16 +17,23 @@ from .peers import publish, subscribe
 
 
 def test_config_binds_loopback_and_holds_the_secrets(tmp_path: Path) -> None:
-    sup = JanusSupervisor(tmp_path, http_port=18088, admin_port=17088, admin_key="k3y", api_secret="a", admin_secret="b")
+    sup = JanusSupervisor(tmp_path, http_port=18088, ws_port=18188, admin_port=17088, admin_key="k3y", api_secret="a",
+                          admin_secret="b")
     cfg = sup.write_config()
     general = cfg.read_text()
     assert 'api_secret = "a"' in general and 'admin_secret = "b"' in general and "token_auth = true" in general
     assert "libjanus_echotest.so" in general and "libjanus_videoroom.so" not in general
+    assert "libjanus_websockets.so" not in general and "libjanus_http.so" not in general  # both transports load
     http = (tmp_path / "janus.transport.http.jcfg").read_text()
     assert 'ip = "127.0.0.1"' in http and 'admin_ip = "127.0.0.1"' in http and "port = 18088" in http
     assert 'admin_key = "k3y"' in (tmp_path / "janus.plugin.videoroom.jcfg").read_text()
     assert oct(cfg.stat().st_mode & 0o777) == "0o600"
-    assert sup.url == "http://127.0.0.1:18088/janus" and sup.admin_url == "http://127.0.0.1:17088/admin"
+    ws = (tmp_path / "janus.transport.websockets.jcfg").read_text()
+    assert 'ws_ip = "127.0.0.1"' in ws and "ws_port = 18188" in ws and "admin_ws = false" in ws and "wss = false" in ws
+    assert sup.url == "ws://127.0.0.1:18188" and sup.admin_url == "http://127.0.0.1:17088/admin"  # WebSocket by default
+    assert JanusSupervisor(tmp_path, http_port=18088, transport="http").url == "http://127.0.0.1:18088/janus"
+    with pytest.raises(ValueError):
+        JanusSupervisor(tmp_path, transport="mqtt")
 
 
 def test_secrets_are_random_per_supervisor(tmp_path: Path) -> None:
@@ -40,7 +47,8 @@ async def test_start_fails_cleanly_without_the_binary(tmp_path: Path) -> None:
 
 
 @pytest.mark.netns
-async def test_restarts_a_killed_janus_and_calls_back(tmp_path: Path, pinned_ice: str) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+async def test_restarts_a_killed_janus_and_calls_back(tmp_path: Path, pinned_ice: str, transport: str) -> None:
     rid, secret = 4242, "room-secret"
     recreated: list[int] = []
     restarted = asyncio.Event()
@@ -54,7 +62,7 @@ async def test_restarts_a_killed_janus_and_calls_back(tmp_path: Path, pinned_ice
         restarted.set()
 
     async with JanusSupervisor(tmp_path, ice_enforce_list=NETNS_IFACE, rtp_ports=(35000, 39999),
-                               on_restart=recreate_rooms) as sup:
+                               on_restart=recreate_rooms, transport=transport) as sup:
         old_pid = sup.pid
         assert old_pid is not None and sup.generation == 1
         async with sup.client() as client:

@@ -455,7 +455,7 @@ class GroupRooms:
         sup = JanusSupervisor(
             settings.janus_workdir, binary=settings.janus_binary, rtp_ports=(int(low), int(high or low)),
             ice_enforce_list=settings.janus_ice_enforce_list, nat_1_1_mapping=settings.janus_nat_1_1_mapping,
-            debug_level=3,
+            debug_level=3, transport=settings.janus_transport,
         )
         rooms = cls(settings, signing_key=settings.signing_key, node_id=node_id, supervisor=sup)
         sup.on_restart.append(rooms.on_janus_restart)

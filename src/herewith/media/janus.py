@@ -1,13 +1,24 @@
-"""Async client of the Janus WebRTC gateway's HTTP API (and its admin API).
+"""Async client of the Janus WebRTC gateway's API (and its admin API).
 
 Herewith is the only control plane of its Janus instances: it creates the VideoRoom rooms of group
-rooms, moderates them and destroys them. This module speaks Janus's REST transport
-(https://janus.conf.meetecho.com/docs/rest.html) with httpx:
+rooms, moderates them and destroys them. This module speaks two of Janus's transports
+(https://janus.conf.meetecho.com/docs/rest.html), chosen by the scheme of the API URL:
 
-* :class:`JanusClient` - one Janus instance: ``info``, sessions, and the admin API (tokens, sessions,
-  handle info).
-* :class:`JanusSession` - a Janus session; it long-polls its events (``GET /janus/<session>``) and
-  sends a ``keepalive`` every ``keepalive_interval`` seconds (Janus drops idle sessions after its
+* ``ws://`` / ``wss://`` - the WebSocket transport (subprotocol ``janus-protocol``, the ``websockets``
+  library): ONE connection per :class:`JanusClient` carries the requests and events of all its sessions.
+  Requests are matched to their answers by ``transaction``; events are routed to their session by
+  ``session_id``. Janus destroys the sessions of a connection when it closes, so a dropped connection
+  marks every session lost (:attr:`JanusSession.lost`) and the next request opens a new connection.
+* ``http://`` / ``https://`` - the REST transport (httpx): one POST per request, and one long poll
+  (``GET /janus/<session>``) per session for its events. Each event Janus sends to N sessions then costs
+  N HTTP answers and N new polls: with the VideoRoom sending ``talking`` events to every publisher of a
+  room, the WebSocket transport is the one for big rooms.
+
+The admin API (tokens, sessions, handle info) always goes over HTTP (``admin_url``).
+
+* :class:`JanusClient` - one Janus instance: ``info``, sessions, and the admin API.
+* :class:`JanusSession` - a Janus session; it receives its events (long poll, or the shared WebSocket)
+  and sends a ``keepalive`` every ``keepalive_interval`` seconds (Janus drops idle sessions after its
   ``session_timeout``, 60 s by default).
 * :class:`JanusHandle` - a plugin handle: ``request`` (synchronous plugin request), ``message``
   (asynchronous request whose answer is the event carrying the same transaction), ``trickle``,
@@ -17,7 +28,7 @@ rooms, moderates them and destroys them. This module speaks Janus's REST transpo
 
 Usage::
 
-    async with JanusClient("http://127.0.0.1:8088/janus", api_secret=s) as janus:
+    async with JanusClient("ws://127.0.0.1:8188", api_secret=s) as janus:   # or http://127.0.0.1:8088/janus
         session = await janus.create_session()
         rooms = VideoRoomAdmin(await session.attach(VIDEOROOM), admin_key=k)
         await rooms.create_room(1234, description="standup", publishers=200, secret=room_secret)
@@ -33,11 +44,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import secrets
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 __all__ = [
     "VIDEOROOM",
@@ -51,6 +67,9 @@ __all__ = [
 ]
 
 VIDEOROOM = "janus.plugin.videoroom"
+WS_SUBPROTOCOL = "janus-protocol"  # Janus's WebSocket transport refuses connections without it
+
+log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
@@ -108,16 +127,135 @@ def _plugin_data(resp: Json) -> Json:
     return data
 
 
+class _WebSocketTransport:
+    """The one WebSocket connection of a :class:`JanusClient` to Janus's WebSocket transport.
+
+    ``websockets`` does the WebSocket protocol; this class only multiplexes (no Janus client library is a
+    dependency: the routing below is the same one the HTTP transport needs, a few lines):
+    answers (``ack``, ``success``, ``error``, ``server_info``) go to the request that carries the same
+    ``transaction``; everything else (``event``, ``webrtcup``, ``media``, ``hangup``, ``detached``,
+    ``timeout``, ...) goes to the session named by ``session_id``. The connection is opened on the first
+    request and again after it closed; its close marks the sessions registered on it lost.
+    """
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.sessions: dict[int, JanusSession] = {}
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._replies: dict[str, asyncio.Future[Json]] = {}
+        self._closed = False
+
+    async def _connection(self) -> ClientConnection:
+        async with self._lock:
+            if self._closed:
+                raise JanusUnavailable(f"{self.url}: client closed")
+            if self._ws is None:
+                try:
+                    ws = await connect(
+                        self.url, subprotocols=[WS_SUBPROTOCOL],  # type: ignore[list-item]
+                        open_timeout=self.timeout,
+                        compression=None,  # loopback or LAN: deflating every event costs CPU for nothing
+                        max_size=None,  # SDP of a 100-stream subscription is ~100 KB; Janus is trusted
+                        proxy=None,  # never route Janus traffic through an environment proxy
+                        ping_interval=15, ping_timeout=10,  # a Janus that stopped answering: sessions lost
+                    )
+                except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                    raise JanusUnavailable(f"{self.url}: {exc!r}") from exc
+                self._ws = ws
+                self._reader = asyncio.create_task(self._read(ws), name=f"janus-ws-{self.url}")
+            return self._ws
+
+    async def request(self, message: Json, *, timeout: float) -> Json:
+        """Send ``message`` (it has a ``transaction``) and return Janus's answer to it."""
+        ws = await self._connection()
+        transaction = str(message["transaction"])
+        fut: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        self._replies[transaction] = fut
+        try:
+            await ws.send(json.dumps(message))
+            return await asyncio.wait_for(fut, timeout)
+        except ConnectionClosed as exc:
+            raise JanusUnavailable(f"{self.url}: connection closed ({exc})") from exc
+        except TimeoutError as exc:
+            raise JanusUnavailable(f"{self.url}: no answer to {message.get('janus')} within {timeout} s") from exc
+        finally:
+            self._replies.pop(transaction, None)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        reason = "connection closed"
+        try:
+            async for raw in ws:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    log.warning("janus %s: unreadable message dropped", self.url)
+                    continue
+                if isinstance(msg, dict):
+                    self._route(msg)
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc})"
+        except Exception as exc:  # a bug in a dispatch must not leave the sessions silently deaf
+            log.exception("janus %s: reader failed", self.url)
+            reason = f"reader failed: {exc!r}"
+        finally:
+            self._gone(ws, reason)
+
+    def _route(self, msg: Json) -> None:
+        transaction = msg.get("transaction")
+        if transaction is not None and msg.get("janus") != "event":
+            fut = self._replies.pop(str(transaction), None)
+            if fut is not None:
+                if not fut.done():
+                    fut.set_result(msg)
+                return
+        session_id = msg.get("session_id")
+        session = self.sessions.get(int(session_id)) if isinstance(session_id, int) else None
+        if session is not None:
+            session._dispatch(msg)
+
+    def _gone(self, ws: ClientConnection, reason: str) -> None:
+        """The connection ``ws`` closed: fail its pending requests, mark its sessions lost."""
+        if self._ws is not ws:
+            return
+        self._ws = None
+        self._reader = None
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(JanusUnavailable(f"{self.url}: {reason}"))
+        self._replies.clear()
+        sessions, self.sessions = self.sessions, {}
+        for session in sessions.values():
+            session._mark_lost(f"Janus WebSocket {reason}")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        ws, reader = self._ws, self._reader
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(reader, 5)
+        if ws is not None:
+            self._gone(ws, "client closed")
+
+
 class JanusClient:
-    """One Janus instance, reached over its HTTP transport.
+    """One Janus instance, reached over its WebSocket or HTTP transport (by the scheme of ``base_url``).
 
-    ``base_url`` is the Janus API root (``http://127.0.0.1:8088/janus``); ``api_secret`` is sent as
-    ``apisecret`` with every request (Janus ``general.api_secret``); ``token`` is sent as ``token``
-    instead, for a client holding a per-participant token (``token_auth``). ``admin_url``
-    (``http://127.0.0.1:7088/admin``) and ``admin_secret`` enable the admin API methods. ``timeout`` is
-    the per-request timeout in seconds (the long poll uses its own, longer one).
+    ``base_url`` is the Janus API root: ``ws://127.0.0.1:8188`` (WebSocket transport: one connection for
+    all the sessions of this client) or ``http://127.0.0.1:8088/janus`` (REST transport: one long poll per
+    session). ``api_secret`` is sent as ``apisecret`` with every request (Janus ``general.api_secret``);
+    ``token`` is sent as ``token`` instead, for a client holding a per-participant token
+    (``token_auth``). ``admin_url`` (``http://127.0.0.1:7088/admin``, always HTTP) and ``admin_secret``
+    enable the admin API methods. ``timeout`` is the per-request timeout in seconds (the long poll uses
+    its own, longer one).
 
-    Raises :class:`JanusUnavailable` on transport failures and :class:`JanusError` on Janus errors.
+    Raises :class:`JanusUnavailable` on transport failures and :class:`JanusError` on Janus errors;
+    :class:`ValueError` for a ``base_url`` that is neither ``ws(s)://`` nor ``http(s)://``.
     """
 
     def __init__(
@@ -131,6 +269,13 @@ class JanusClient:
         timeout: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        scheme = urlsplit(self.base_url).scheme.lower()
+        if scheme in ("ws", "wss"):
+            self.transport = "websocket"
+        elif scheme in ("http", "https"):
+            self.transport = "http"
+        else:
+            raise ValueError(f"Janus URL must start with ws://, wss://, http:// or https://: {base_url!r}")
         self.admin_url = admin_url.rstrip("/") if admin_url else None
         self.api_secret = api_secret
         self.admin_secret = admin_secret
@@ -141,6 +286,7 @@ class JanusClient:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
             trust_env=False,  # never route Janus traffic through an environment proxy
         )
+        self._ws = _WebSocketTransport(self.base_url, timeout=timeout) if self.transport == "websocket" else None
 
     async def __aenter__(self) -> JanusClient:
         return self
@@ -149,7 +295,9 @@ class JanusClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool (sessions created by this client stop polling)."""
+        """Close the WebSocket and the HTTP connection pool (sessions created by this client are lost)."""
+        if self._ws is not None:
+            await self._ws.aclose()
         await self._http.aclose()
 
     # -- transport -------------------------------------------------------------------------------
@@ -171,17 +319,28 @@ class JanusClient:
             raise JanusUnavailable(f"{url}: unexpected answer {resp!r}")
         return _raise_for_janus(resp)
 
-    async def post(self, path: str, message: Json, *, timeout: float | None = None) -> Json:
-        """POST ``message`` (a Janus request, without transaction/secret) to ``base_url + path``.
+    async def send(
+        self, message: Json, *, session_id: int | None = None, handle_id: int | None = None, timeout: float | None = None
+    ) -> Json:
+        """Send ``message`` (a Janus request, without transaction/secret) to the instance, a session or a handle.
 
-        Returns Janus's JSON answer (``success``, ``ack``, ...). A fresh ``transaction`` is added unless
-        ``message`` has one.
+        Returns Janus's JSON answer (``success``, ``ack``, ``server_info``, ...). A fresh ``transaction``
+        is added unless ``message`` has one. Over HTTP the target is the URL path (``/<session>/<handle>``),
+        over the WebSocket the ``session_id``/``handle_id`` fields. ``timeout`` is in seconds.
         """
         body = {"transaction": _transaction(), **message, **self._auth()}
-        return await self._send(self.base_url + path, body, timeout=timeout)
+        if self._ws is None:
+            path = "".join(f"/{i}" for i in (session_id, handle_id) if i is not None)
+            return await self._send(self.base_url + path, body, timeout=timeout)
+        if session_id is not None:
+            body["session_id"] = session_id
+        if handle_id is not None:
+            body["handle_id"] = handle_id
+        return _raise_for_janus(await self._ws.request(body, timeout=timeout or self.timeout))
 
     async def long_poll(self, session_id: int, *, maxev: int = 10, timeout: float = 40.0) -> list[Json]:
-        """One long poll: up to ``maxev`` events of the session (Janus answers a keepalive after 30 s)."""
+        """One long poll (HTTP transport): up to ``maxev`` events of the session (Janus answers a keepalive
+        after 30 s)."""
         params: dict[str, str | int] = {"maxev": maxev, **self._auth()}
         try:
             r = await self._http.get(f"{self.base_url}/{session_id}", params=params, timeout=timeout)
@@ -195,6 +354,8 @@ class JanusClient:
 
     async def info(self) -> Json:
         """Janus's ``info`` (version, plugins, transports, settings). Needs no session."""
+        if self._ws is not None:
+            return await self.send({"janus": "info"})
         try:
             r = await self._http.get(f"{self.base_url}/info", params=self._auth())
             resp = r.json()
@@ -203,14 +364,20 @@ class JanusClient:
         return _raise_for_janus(resp)
 
     async def create_session(self, *, keepalive_interval: float = 25.0) -> JanusSession:
-        """Create a Janus session, start its long poll and its keepalive; returns the session.
+        """Create a Janus session, start receiving its events and its keepalive; returns the session.
 
         ``keepalive_interval`` is in seconds and must stay under Janus's ``session_timeout`` (60 s).
         """
-        resp = await self.post("", {"janus": "create"})
+        resp = await self.send({"janus": "create"})
         session = JanusSession(self, int(resp["data"]["id"]), keepalive_interval=keepalive_interval)
+        if self._ws is not None:
+            self._ws.sessions[session.id] = session
         session._start()
         return session
+
+    def _session_gone(self, session: JanusSession) -> None:
+        if self._ws is not None and self._ws.sessions.get(session.id) is session:
+            del self._ws.sessions[session.id]
 
     # -- admin API -------------------------------------------------------------------------------
     async def admin(self, request: str, path: str = "", **fields: Any) -> Json:
@@ -258,7 +425,7 @@ class JanusClient:
 
 
 class JanusSession:
-    """A Janus session: polls its events, keeps itself alive, and routes events to its handles.
+    """A Janus session: receives its events, keeps itself alive, and routes events to its handles.
 
     Created by :meth:`JanusClient.create_session`. ``lost`` is set when the session ends for good
     (destroyed, timed out, or Janus went away: then ``lost_reason`` says why); pending requests then fail
@@ -276,17 +443,16 @@ class JanusSession:
         self._tasks: list[asyncio.Task[None]] = []
 
     def _start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._poll(), name=f"janus-poll-{self.id}"),
-            asyncio.create_task(self._keepalive(), name=f"janus-keepalive-{self.id}"),
-        ]
+        self._tasks = [asyncio.create_task(self._keepalive(), name=f"janus-keepalive-{self.id}")]
+        if self.client.transport == "http":  # over the WebSocket, the client's reader dispatches our events
+            self._tasks.append(asyncio.create_task(self._poll(), name=f"janus-poll-{self.id}"))
 
-    async def post(self, path: str, message: Json, *, timeout: float | None = None) -> Json:
-        """POST ``message`` to ``/<session>`` + ``path``; raises :class:`JanusSessionLost` once lost."""
+    async def send(self, message: Json, *, handle_id: int | None = None, timeout: float | None = None) -> Json:
+        """Send ``message`` to the session (or one of its handles); raises :class:`JanusSessionLost` once lost."""
         if self.lost.is_set():
             raise JanusSessionLost(self.lost_reason or "session lost")
         try:
-            return await self.client.post(f"/{self.id}{path}", message, timeout=timeout)
+            return await self.client.send(message, session_id=self.id, handle_id=handle_id, timeout=timeout)
         except JanusSessionLost as exc:
             self._mark_lost(str(exc))
             raise
@@ -296,14 +462,14 @@ class JanusSession:
         msg: Json = {"janus": "attach", "plugin": plugin}
         if opaque_id:
             msg["opaque_id"] = opaque_id
-        resp = await self.post("", msg)
+        resp = await self.send(msg)
         handle = JanusHandle(self, int(resp["data"]["id"]), plugin)
         self.handles[handle.id] = handle
         return handle
 
     async def keepalive(self) -> None:
         """Send one ``keepalive`` (the background task does this every ``keepalive_interval`` s)."""
-        await self.post("", {"janus": "keepalive"})
+        await self.send({"janus": "keepalive"})
 
     async def destroy(self) -> None:
         """Destroy the session (its handles detach, their PeerConnections hang up) and stop polling.
@@ -313,7 +479,7 @@ class JanusSession:
         try:
             if not self.lost.is_set():
                 with contextlib.suppress(JanusError, JanusUnavailable):
-                    await self.post("", {"janus": "destroy"})
+                    await self.send({"janus": "destroy"})
         finally:
             self._mark_lost("destroyed")
             await self._stop_tasks()
@@ -332,6 +498,7 @@ class JanusSession:
             return
         self.lost_reason = reason
         self.lost.set()
+        self.client._session_gone(self)
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(JanusSessionLost(reason))
@@ -418,7 +585,7 @@ class JanusHandle:
         Returns the plugin's data (``plugindata.data``). Raises :class:`JanusError` with the plugin's
         ``error_code``/``error`` when the plugin refuses.
         """
-        resp = await self.session.post(f"/{self.id}", {"janus": "message", "body": body})
+        resp = await self.session.send({"janus": "message", "body": body}, handle_id=self.id)
         return _plugin_data(resp)
 
     async def message(self, body: Json, jsep: Json | None = None, *, timeout: float = 20.0) -> tuple[Json, Json | None]:
@@ -436,7 +603,7 @@ class JanusHandle:
         if jsep is not None:
             msg["jsep"] = jsep
         try:
-            resp = await self.session.post(f"/{self.id}", msg)
+            resp = await self.session.send(msg, handle_id=self.id)
             if resp.get("janus") == "success":  # a synchronous answer after all
                 return _plugin_data(resp), resp.get("jsep")
             ev = await asyncio.wait_for(fut, timeout)
@@ -446,11 +613,11 @@ class JanusHandle:
 
     async def trickle(self, candidate: Json | None) -> None:
         """Send one ICE candidate (``{"candidate", "sdpMid", "sdpMLineIndex"}``), or None for end-of-candidates."""
-        await self.session.post(f"/{self.id}", {"janus": "trickle", "candidate": candidate or {"completed": True}})
+        await self.session.send({"janus": "trickle", "candidate": candidate or {"completed": True}}, handle_id=self.id)
 
     async def hangup(self) -> None:
         """Close the handle's PeerConnection, keeping the handle."""
-        await self.session.post(f"/{self.id}", {"janus": "hangup"})
+        await self.session.send({"janus": "hangup"}, handle_id=self.id)
 
     async def detach(self) -> None:
         """Detach the handle (leaves the room, closes its PeerConnection). Safe to call twice."""
@@ -459,7 +626,7 @@ class JanusHandle:
         self._closed = True
         self.session.handles.pop(self.id, None)
         with contextlib.suppress(JanusError, JanusSessionLost):
-            await self.session.post(f"/{self.id}", {"janus": "detach"})
+            await self.session.send({"janus": "detach"}, handle_id=self.id)
 
     async def next_event(self, timeout: float = 20.0) -> Json:
         """The next queued event of this handle; :class:`TimeoutError` after ``timeout`` seconds."""

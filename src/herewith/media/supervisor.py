@@ -3,8 +3,11 @@
 ``herewith serve`` uses this when the ``janus`` binary is on the PATH and no external instance is
 configured (group rooms on the SFU, DESIGN.md "Components"). The generated configuration:
 
-* loads only the VideoRoom plugin and the HTTP transport (API and admin API bound to 127.0.0.1 by
-  default), no event handlers, no loggers;
+* loads only the VideoRoom plugin and the WebSocket and HTTP transports (the API on both, the admin API
+  on HTTP only; all bound to 127.0.0.1 by default), no event handlers, no loggers. Herewith's clients
+  use the WebSocket (``transport="websocket"``, the default: one connection carries every session, where
+  HTTP needs one long poll per session); ``transport="http"`` makes :attr:`JanusSupervisor.url` the
+  HTTP one instead;
 * protects the API with a random ``api_secret`` and the admin API with a random ``admin_secret``; turns
   on ``token_auth`` so that Herewith can hand out per-participant tokens (``add_token``) that are good
   for the VideoRoom plugin only (Janus accepts a request carrying either the api_secret or a valid
@@ -51,7 +54,8 @@ log = logging.getLogger(__name__)
 RestartCallback = Callable[["JanusSupervisor"], Awaitable[None] | None]
 
 _KEEP_PLUGINS = {"libjanus_videoroom.so"}
-_KEEP_TRANSPORTS = {"libjanus_http.so"}
+_KEEP_TRANSPORTS = {"libjanus_http.so", "libjanus_websockets.so"}
+TRANSPORTS = ("websocket", "http")
 
 
 class JanusStartError(RuntimeError):
@@ -90,7 +94,8 @@ class JanusSupervisor:
     """Writes a Janus configuration into ``workdir``, runs ``janus`` and restarts it when it dies.
 
     Ports are TCP ports on ``bind`` (0 = pick a free one at construction; they stay the same across
-    restarts so clients keep working). ``rtp_ports`` is the inclusive UDP range for media.
+    restarts so clients keep working). ``transport`` (``websocket`` or ``http``) is the API transport
+    :attr:`url` and :meth:`client` use; both are served. ``rtp_ports`` is the inclusive UDP range for media.
     ``api_secret``, ``admin_secret`` and ``admin_key`` are generated randomly (per supervisor) unless
     given. ``on_restart`` is called (awaited if it is a coroutine function) after Janus was restarted and
     answers again; it gets the supervisor. ``startup_timeout`` is in seconds.
@@ -104,7 +109,9 @@ class JanusSupervisor:
         workdir: str | os.PathLike[str],
         *,
         http_port: int = 0,
+        ws_port: int = 0,
         admin_port: int = 0,
+        transport: str = "websocket",
         bind: str = "127.0.0.1",
         rtp_ports: tuple[int, int] = (20000, 40000),
         api_secret: str | None = None,
@@ -125,7 +132,11 @@ class JanusSupervisor:
     ) -> None:
         self.workdir = Path(workdir)
         self.bind = bind
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}: {transport!r}")
+        self.transport = transport
         self.http_port = http_port or free_port(bind)
+        self.ws_port = ws_port or free_port(bind)
         self.admin_port = admin_port or free_port(bind)
         self.rtp_ports = rtp_ports
         self.api_secret = api_secret or secrets.token_urlsafe(24)
@@ -154,7 +165,17 @@ class JanusSupervisor:
     # -- addresses -------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        """The Janus API root, e.g. ``http://127.0.0.1:8088/janus``."""
+        """The Janus API root of ``transport``: :attr:`ws_url` or :attr:`http_url`."""
+        return self.ws_url if self.transport == "websocket" else self.http_url
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket API, e.g. ``ws://127.0.0.1:8188``."""
+        return f"ws://{self.bind}:{self.ws_port}"
+
+    @property
+    def http_url(self) -> str:
+        """The HTTP API root, e.g. ``http://127.0.0.1:8088/janus``."""
         return f"http://{self.bind}:{self.http_port}/janus"
 
     @property
@@ -175,16 +196,19 @@ class JanusSupervisor:
     def log_path(self) -> Path:
         return self.workdir / "janus.log"
 
-    def client(self, *, timeout: float = 10.0) -> JanusClient:
+    def client(self, *, timeout: float = 10.0, transport: str | None = None) -> JanusClient:
         """A new :class:`JanusClient` for this instance holding the api and admin secrets (close it yourself).
 
-        ``timeout`` is the per-request timeout in seconds.
+        ``timeout`` is the per-request timeout in seconds; ``transport`` (``websocket`` | ``http``)
+        overrides the supervisor's.
         """
-        return JanusClient(self.url, self.api_secret, self.admin_url, self.admin_secret, timeout=timeout)
+        url = {"websocket": self.ws_url, "http": self.http_url}[transport or self.transport]
+        return JanusClient(url, self.api_secret, self.admin_url, self.admin_secret, timeout=timeout)
 
     # -- configuration ---------------------------------------------------------------------------
     def write_config(self) -> Path:
-        """Write ``janus.jcfg`` and the HTTP transport and VideoRoom configurations; returns ``janus.jcfg``.
+        """Write ``janus.jcfg``, the WebSocket and HTTP transport and the VideoRoom configurations; returns
+        ``janus.jcfg``.
 
         Raises :class:`JanusStartError` when Janus's plugin folder cannot be found.
         """
@@ -248,6 +272,21 @@ admin: {{
 	admin_port = {self.admin_port}
 	admin_ip = "{self.bind}"
 	admin_https = false
+}}
+cors: {{ }}
+""",
+            "janus.transport.websockets.jcfg": f"""\
+general: {{
+	json = "plain"
+	ws = true
+	ws_port = {self.ws_port}
+	ws_ip = "{self.bind}"
+	wss = false
+	ws_logging = "err"
+}}
+admin: {{
+	admin_ws = false
+	admin_wss = false
 }}
 cors: {{ }}
 """,
