@@ -36,7 +36,7 @@ from herewith.speech import SpeechUnavailable
 from herewith.transcriptions import repository, service
 from herewith.transcriptions.models import FAILED, IN_PROGRESS, READY
 from herewith.transcriptions.transcriber import SpeechNotAvailable, Transcriber
-from herewith.transcriptions.transcript import Utterance, clean_speaker, render_markdown
+from herewith.transcriptions.transcript import Utterance, clean_speaker, render_markdown, utterances_of
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ async def run_transcription(sessionmaker: async_sessionmaker[AsyncSession], sett
             transcript = await transcriber.transcribe(path, language)
             offset = max(0.0, (track.started_at - rec.started_at).total_seconds())
             speaker = clean_speaker(track.display_name, fallback=f"Participant {track.participant_id or track.stream}")
-            utterances += [Utterance(offset + seg.start, speaker, seg.text) for seg in transcript.segments if seg.text]
+            utterances += utterances_of(transcript.segments, speaker, offset)
             detected[transcript.language] += sum(seg.end - seg.start for seg in transcript.segments)
             log.info("transcription_track_done", transcription_id=transcription_id, stream=track.stream,
                      language=transcript.language, duration=transcript.duration,

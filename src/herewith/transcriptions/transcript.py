@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Iterable
 
 from herewith.kit.time import format_utc
+from herewith.speech.engine import Segment, Word
 
 #: One utterance line of a transcript: ``[hh:mm:ss] Speaker: words``.
 LINE = re.compile(r"^\[(\d{2,}):(\d{2}):(\d{2})\] ([^:\n]+?): (.+)$")
@@ -44,6 +45,40 @@ def clean_speaker(name: str | None, fallback: str = "Participant") -> str:
     """A display name fit for a transcript line: no ``:``, brackets or line breaks; ``fallback`` when empty."""
     cleaned = _SPEAKER_UNSAFE.sub(" ", name or "").strip()
     return " ".join(cleaned.split())[:100] or fallback
+
+
+#: Silence between two words, in seconds, that ends one utterance and starts the next.
+PAUSE_SECONDS = 1.0
+
+
+def utterances_of(segments: Iterable[Segment], speaker: str, offset: float = 0.0,
+                  pause: float = PAUSE_SECONDS) -> list[Utterance]:
+    """One participant's decoded segments (:class:`herewith.speech.engine.Segment`, times in seconds of their
+    own track) as utterances of ``speaker``, ``offset`` seconds added (where their track starts in the
+    transcript).
+
+    The words are regrouped at pauses of at least ``pause`` seconds, and each utterance starts at its first
+    word: Whisper's segments can hold two utterances said seconds apart, and with the voice-activity filter a
+    segment's own start can be off by the silence that was cut out before decoding (seen: 5 s), while word
+    timestamps are placed on the track's own timeline. Segments without words are taken whole."""
+    out: list[Utterance] = []
+    for seg in segments:
+        if not seg.words:
+            if seg.text.strip():
+                out.append(Utterance(offset + seg.start, speaker, " ".join(seg.text.split())))
+            continue
+        group: list[Word] = []
+        for word in seg.words:
+            if group and word.start - group[-1].end >= pause:
+                out.append(_utterance(group, speaker, offset))
+                group = []
+            group.append(word)
+        out.append(_utterance(group, speaker, offset))
+    return [u for u in out if u.text]
+
+
+def _utterance(words: list[Word], speaker: str, offset: float) -> Utterance:
+    return Utterance(offset + words[0].start, speaker, " ".join(w.word.strip() for w in words if w.word.strip()))
 
 
 def merge(utterances: Iterable[Utterance]) -> list[Utterance]:
