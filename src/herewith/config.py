@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         default=20.0, description="Server keepalive ping; a silent socket is closed after 2.5 intervals."
     )
     signaling_max_message_bytes: int = Field(default=32 * 1024, description="Largest signaling frame accepted.")
+    signaling_max_answer_bytes: int = Field(
+        default=600 * 1024, ge=32 * 1024,
+        description="Largest sfu_answer frame accepted (a group room subscriber's SDP answer: a browser's grows ~2 KB "
+                    "per publisher it receives, ~100 KB for 50, ~400 KB for 200). The HTTP server's WebSocket frame "
+                    "cap follows it.",
+    )
     signaling_rate_per_second: float = Field(default=50.0, description="Sustained frames per second per connection.")
     signaling_rate_burst: int = Field(default=200, description="Burst of frames per connection above the rate.")
     signaling_max_strikes: int = Field(default=20, description="Bad frames before the socket is closed (1008).")

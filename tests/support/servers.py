@@ -90,7 +90,8 @@ class ThreadServer:
         self.settings = self.settings.model_copy(update={"port": self.port, "public_url": f"http://127.0.0.1:{self.port}"})
         self.app = create_app(self.settings, self.clock)
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", ws_max_size=64 * 1024)
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                           ws_max_size=max(64 * 1024, self.settings.signaling_max_answer_bytes))
         )
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -72,7 +72,7 @@ def serve(
     configure_gc()
     log_config = uvicorn_log_config(settings.log_level, settings.log_format)  # JSON lines: HEREWITH_LOG_FORMAT=json
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=True, ws_max_size=64 * 1024, **({"log_config": log_config} if log_config else {}))
+                proxy_headers=True, ws_max_size=max(64 * 1024, settings.signaling_max_answer_bytes), **({"log_config": log_config} if log_config else {}))
 
 
 @db_app.command("upgrade")

@@ -8,8 +8,9 @@ message to the returned :class:`~herewith.signaling.router.ParticipantSignal`. R
 :mod:`herewith.signaling.protocol`.
 
 - The first frame must be ``join`` (within 10 s). Frames over ``signaling_max_message_bytes`` get
-  ``error too_large``; more than ``signaling_rate_per_second`` (burst ``signaling_rate_burst``) get
-  ``error rate_limited`` and are dropped; malformed frames get ``error malformed``. Each of these is a strike;
+  ``error too_large``, except a joined participant's ``sfu_answer`` up to ``signaling_max_answer_bytes`` (a
+  group room page that receives everyone answers ~2 KB of SDP per publisher); more than
+  ``signaling_rate_per_second`` (burst ``signaling_rate_burst``) get ``error rate_limited`` and are dropped; malformed frames get ``error malformed``. Each of these is a strike;
   after ``signaling_max_strikes`` the socket is closed with 1008.
 - The server sends ``ping`` after ``signaling_ping_interval_seconds`` of silence and closes (1001) a socket
   silent for 2.5 intervals. Clients answer ``pong``.
@@ -30,6 +31,7 @@ Usage (a Python client)::
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import time
@@ -206,6 +208,18 @@ def origin_allowed(origin: str | None, host: str | None, public_url: str, source
     return any(_source_allows(source, scheme, origin_host, port) for source in sources)
 
 
+def _is_big_answer(text: str, limit: int) -> bool:
+    """Whether a frame over the general cap is an ``sfu_answer`` of at most ``limit`` bytes: the one message whose
+    size grows with the room (its SDP has two m-lines per publisher the page receives)."""
+    if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+        return False
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(frame, dict) and frame.get("type") == "sfu_answer"
+
+
 @router.websocket("/signal/{roomName}")
 async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path name as in the contract
     """A participant's signaling connection to room ``/{roomName}``; refused with 403 before the handshake
@@ -222,6 +236,7 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
     participant_id = secrets.token_urlsafe(9)
     budget = Budget(settings.signaling_rate_per_second, settings.signaling_rate_burst)
     max_bytes = settings.signaling_max_message_bytes
+    max_answer = max(max_bytes, settings.signaling_max_answer_bytes)
     interval = settings.signaling_ping_interval_seconds
     strikes = 0
     signal: ParticipantSignal | None = None
@@ -263,9 +278,11 @@ async def signal(ws: WebSocket, roomName: str) -> None:  # noqa: N803 - path nam
                     break
                 continue
             if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-                if strike(p.ErrorCode.TOO_LARGE, f"Frames are limited to {max_bytes} bytes"):
-                    break
-                continue
+                if signal is None or not _is_big_answer(text, max_answer):
+                    message = f"Frames are limited to {max_bytes} bytes ({max_answer} for sfu_answer)"
+                    if strike(p.ErrorCode.TOO_LARGE, message):
+                        break
+                    continue
             if not budget.take():
                 metrics.RATE_LIMIT_REFUSALS.labels("signaling").inc()
                 # Every dropped frame is a strike; the error goes out at most once a second (never an amplifier).

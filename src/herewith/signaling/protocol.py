@@ -92,6 +92,12 @@ EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 METADATA_MAX = 1000  # the contract passes metadata through to webhooks; Herewith caps its size
 CHAT_MAX = 2000
 SDP_MAX = 30_000
+# A group room subscriber's SDP (Janus's sfu_offer and the browser's sfu_answer) has one audio and one video m-line
+# per publisher it receives. Measured with Chromium 14x: its answer to an Opus/VP8 offer weighs ~2 KB per publisher
+# (98 KB for 50, 394 KB for 200, the room maximum) when a page receives everyone (no sfu_view: older pages, the
+# cloud recorder). The cap leaves room above 200 publishers' worth; the signaling endpoint admits frames this large
+# for sfu_answer only (Settings.signaling_max_answer_bytes).
+SFU_SDP_MAX = 576 * 1024
 CANDIDATE_MAX = 1000
 PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # C0 control characters and DEL: never in a name or an identifier; free text (metadata) keeps tab, line feed
@@ -397,10 +403,11 @@ class SfuUnpublish(_Msg):
 
 
 class SfuAnswer(_Msg):
-    """Answer to the latest ``sfu_offer`` (the subscriber connection)."""
+    """Answer to the latest ``sfu_offer`` (the subscriber connection); up to :data:`SFU_SDP_MAX` characters."""
 
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=SFU_SDP_MAX)
     type: Literal["sfu_answer"] = "sfu_answer"
-    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+    sdp: str = Field(min_length=1, max_length=SFU_SDP_MAX)
 
 
 class SfuCandidate(_Msg):
@@ -707,7 +714,10 @@ class SfuStream(_Msg):
 class SfuOffer(_Msg):
     """Janus's offer for the subscriber connection; answer with ``sfu_answer``.
 
-    ``subscription`` changes when the server started a new subscriber connection: drop the old one."""
+    ``subscription`` changes when the server started a new subscriber connection: drop the old one. ``sdp`` is up
+    to :data:`SFU_SDP_MAX` characters (two m-lines per publisher received)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=SFU_SDP_MAX)
 
     type: Literal["sfu_offer"] = "sfu_offer"
     sdp: str
