@@ -5,8 +5,9 @@ made by espeak-ng at test time (``--use-file-for-fake-audio-capture``; Chromium 
 24 s with the server's cloud recorder (its headless Chromium keeps each participant's audio as its own
 track), then ``POST /v1/transcriptions`` with the ``base`` model; the signed ``transcription.finished``
 webhook arrives, and the Markdown transcript names each speaker on their own lines with their own words:
-every whole utterance within 15 % word error rate of what that person's microphone played, and none of the
-other person's words.
+the whole utterances within 15 % word error rate of what the microphones played (25 % for either speaker
+alone), each line at the time speech starts in that speaker's recorded track, and none of the other person's
+words on a speaker's lines.
 
 Run: ``scripts/netns.sh up; ip netns exec herewith-test env HEREWITH_TEST_DATABASES=sqlite
 .venv/bin/pytest -m netns tests/e2e/test_transcription.py``
@@ -14,6 +15,7 @@ Run: ``scripts/netns.sh up; ip netns exec herewith-test env HEREWITH_TEST_DATABA
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +95,57 @@ async def test_two_people_recorded_then_transcribed_name_each_speaker_with_their
         assert [stamp for stamp, _, _ in lines] == sorted(stamp for stamp, _, _ in lines)
         own = {"Alice": set(normalize_words(ALICE).split()) - set(normalize_words(BOB).split()),
                "Bob": set(normalize_words(BOB).split()) - set(normalize_words(ALICE).split())}
+        starts = speech_starts(server.settings.data_dir, recording_id)
+        references, hypotheses = [], []
         for speaker, sentence, other in (("Alice", ALICE, "Bob"), ("Bob", BOB, "Alice")):
-            said = [words for _, who, words in lines if who == speaker]
-            # whole utterances (a loop cut by the recording's start or stop is partial): within 15 % WER together
-            whole = [w for w in said if len(normalize_words(w).split()) >= 0.8 * len(normalize_words(sentence).split())]
+            said = [(seconds(stamp), words) for stamp, who, words in lines if who == speaker]
+            # whole utterances: not cut by the recording's start (a line at 0 s began before it) nor by its stop
+            # (fewer words)
+            whole = [(at, w) for at, w in said
+                     if at >= 1 and len(normalize_words(w).split()) >= 0.8 * len(normalize_words(sentence).split())]
             assert len(whole) >= 2, (speaker, said)
-            # the word error rate of everything the speaker said in whole utterances, as the issue measures
-            # it on the synthetic speech (one utterance of 14 words may lose 3 to a misheard phrase)
-            assert word_error_rate(" ".join([sentence] * len(whole)), " ".join(whole)) <= 0.15, (speaker, whole)
+            # each at its time: where speech starts in that speaker's own recorded track (found by the VAD; under
+            # load the recorded audio itself is stretched, so the microphone's 9 s loop is not the reference)
+            for at, w in whole:
+                assert any(start - 1.5 <= at <= start + 1 for start in starts[speaker]), (speaker, at, w, starts)
+            # one speaker's words are theirs (a bound that a garbled track fails; one misheard pair of words in a
+            # 14-word sentence is 14 %)
+            wer = word_error_rate(" ".join([sentence] * len(whole)), " ".join(w for _, w in whole))
+            assert wer <= 0.25, (speaker, wer, whole)
+            references += [sentence] * len(whole)
+            hypotheses += [w for _, w in whole]
             # and never the other person's words
-            assert not any(set(normalize_words(w).split()) & own[other] for w in said), (speaker, said)
+            assert not any(set(normalize_words(w).split()) & own[other] for _, w in said), (speaker, said)
+        # the word error rate of the transcript's whole utterances, as the issue measures it on synthetic speech
+        total = word_error_rate(" ".join(references), " ".join(hypotheses))
+        print(f"WER over {len(hypotheses)} whole utterances: {total:.3f}")
+        assert total <= 0.15, (total, hypotheses)
     finally:
         receiver.stop()
+
+
+def seconds(stamp: str) -> int:
+    hours, minutes, secs = (int(x) for x in stamp.split(":"))
+    return hours * 3600 + minutes * 60 + secs
+
+
+def speech_starts(data_dir: Path, recording_id: str) -> dict[str, list[float]]:
+    """Where speech starts (s from the recording's start) in each participant's recorded audio track, by name:
+    the server's database and track files read directly, speech found by Silero VAD (300 ms pauses split)."""
+    from datetime import datetime
+
+    from herewith.speech.vad import decode_audio, speech_spans
+
+    db = sqlite3.connect(data_dir / "herewith.db")
+    try:
+        [(rec_start,)] = db.execute("SELECT started_at FROM recordings WHERE id = ?", (recording_id,)).fetchall()
+        tracks = db.execute("SELECT display_name, started_at, storage_key FROM recording_tracks "
+                            "WHERE recording_id = ? AND kind = 'audio'", (recording_id,)).fetchall()
+    finally:
+        db.close()
+    out: dict[str, list[float]] = {}
+    for name, started, key in tracks:
+        offset = max(0.0, (datetime.fromisoformat(started) - datetime.fromisoformat(rec_start)).total_seconds())
+        spans = speech_spans(decode_audio(data_dir / "recordings" / key), min_silence_ms=300)
+        out[name] = [offset + begin for begin, _ in spans]
+    return out
