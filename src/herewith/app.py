@@ -182,7 +182,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     if launcher is not None and hasattr(launcher, "on_lost"):
         launcher.on_lost = recordings.on_recorder_lost  # a recorder that died for good: stop with what exists
     room_events.subscribe(recordings.on_room_event)  # triggers; a room left to its recorders stops recording
-    captions = create_caption_control(sessionmaker, settings, clock, on_stored=lambda _id: webhook_wakeup.set())
+    captions = create_caption_control(sessionmaker, settings, clock, on_stored=lambda _id: webhook_wakeup.set(),
+                                      node_id=node_id)
     room_events.subscribe(captions.on_room_event)  # triggers; the captioner's arrival; a session's end stores
     # Room lookups only read: the read engine, so a join never queues behind SQLite's one writer connection.
     signaling = Signaling(settings, clock, read_sessionmaker, room_events,

@@ -206,8 +206,11 @@ class CaptionControl:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock,
                  launcher: Launcher | None, unavailable_reason: str = "Live transcription is not available",
-                 on_stored: Callable[[str], Awaitable[None] | None] | None = None) -> None:
+                 on_stored: Callable[[str], Awaitable[None] | None] | None = None, node_id: str | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self.node_id = node_id  # set: final captions are kept in the database as they come (crash safety)
+        self._unsaved: list[service.KeptLine] = []
+        self._saver: asyncio.Task[None] | None = None
         self.settings = settings
         self.clock = clock
         self.launcher = launcher
@@ -375,20 +378,49 @@ class CaptionControl:
                 utterance_id: str, at: datetime) -> None:
         """One final caption of the room (relayed by the live room): kept for the session's transcript."""
         session = self._session(room)
-        session.lines.append(service.CaptionLine(at=at, participant_id=participant_id,
-                                                 display_name=display_name, text=text))
+        line = service.CaptionLine(at=at, participant_id=participant_id, display_name=display_name, text=text)
+        session.lines.append(line)
         if len(session.lines) > service.MAX_LINES:  # a runaway session keeps its newest lines
             del session.lines[0]
+        if self.node_id is not None:
+            self._unsaved.append(service.KeptLine(session.meeting_id, session.room_name, session.started_at, line))
+            if self._saver is None or self._saver.done():
+                self._saver = asyncio.ensure_future(self._save())
+
+    async def _save(self) -> None:
+        """Write the captions relayed since the last write, in one transaction per batch, until none is left.
+        A failed write is logged: the lines are still in memory and stored at the session's end."""
+        assert self.node_id is not None
+        node_id = self.node_id
+        while self._unsaved:
+            batch, self._unsaved = self._unsaved, []
+            try:
+                await in_transaction(self._sessionmaker, lambda s: service.keep_caption_lines(s, node_id, batch))
+            except Exception:  # noqa: BLE001 - the live room goes on; the session's end stores from memory
+                log.exception("caption_lines_not_kept", lines=len(batch))
+
+    async def _saves_done(self) -> None:
+        saver = self._saver
+        if saver is not None and not saver.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(saver)
 
     async def _store(self, room_name: str) -> None:
         session = self._sessions.pop(room_name, None)
         if session is None or not session.lines:
             return
+        await self._saves_done()  # then the kept rows of this session are all written, and deleted with the store
+
+        async def store(s: AsyncSession) -> str | None:
+            transcription_id = await service.store_live_transcription(
+                s, session.meeting_id, session.room_name, session.started_at, self.clock.now(), session.lines,
+                self.clock.now(), self.settings)
+            if self.node_id is not None:
+                await service.forget_caption_lines(s, self.node_id, session.room_name, session.started_at)
+            return transcription_id
+
         try:
-            transcription_id = await in_transaction(
-                self._sessionmaker, lambda s: service.store_live_transcription(
-                    s, session.meeting_id, session.room_name, session.started_at, self.clock.now(), session.lines,
-                    self.clock.now(), self.settings))
+            transcription_id = await in_transaction(self._sessionmaker, store)
         except Exception:  # noqa: BLE001
             log.exception("live_transcription_not_stored", room_name=room_name, lines=len(session.lines))
             return
@@ -454,20 +486,23 @@ class CaptionControl:
 
 
 def create_caption_control(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock,
-                           on_stored: Callable[[str], Awaitable[None] | None] | None = None) -> CaptionControl:
+                           on_stored: Callable[[str], Awaitable[None] | None] | None = None,
+                           node_id: str | None = None) -> CaptionControl:
     """The process's control: with a :class:`CaptionerLauncher` when the speech extra is installed (and
     ``live_captions_per_node`` > 0), else one that answers ``unavailable`` with the reason (the captions a
     captioner of another kind sends are still stored). ``on_stored(transcription_id)``: after a session's
-    captions were stored (e.g. wake the webhook delivery)."""
+    captions were stored (e.g. wake the webhook delivery). ``node_id``: this process's node (final captions are
+    then kept in the database as they come, herewith.captions.models)."""
     missing = service.missing_speech_dependencies()
     if missing:
         reason = ("Live transcription needs the speech extra on the server (pip install 'herewith[speech]'); "
                   f"missing: {', '.join(missing)}")
-        return CaptionControl(sessionmaker, settings, clock, None, reason, on_stored)
+        return CaptionControl(sessionmaker, settings, clock, None, reason, on_stored, node_id)
     if settings.live_captions_per_node <= 0:
         return CaptionControl(sessionmaker, settings, clock, None, "Live transcription is turned off on this server",
-                              on_stored)
-    return CaptionControl(sessionmaker, settings, clock, CaptionerLauncher(settings), on_stored=on_stored)
+                              on_stored, node_id)
+    return CaptionControl(sessionmaker, settings, clock, CaptionerLauncher(settings), on_stored=on_stored,
+                          node_id=node_id)
 
 
 __all__ = ["CaptionControl", "CaptionerLauncher", "create_caption_control", "signal_url"]

@@ -3,22 +3,27 @@ where it is stored.
 
 - :func:`live_options`: the meeting's ``liveTranscription`` (CONTRACT.md, "Meetings") as :class:`LiveOptions`;
 - :func:`store_live_transcription`: a room session's final captions stored as a ``LIVE_TRANSCRIPTION``
-  transcription (the transcriptions domain writes the Markdown and the webhooks).
+  transcription (the transcriptions domain writes the Markdown and the webhooks);
+- :func:`keep_caption_lines` / :func:`forget_caption_lines`: a running session's final captions in the
+  database as they come (herewith.captions.models), and gone once its transcript is stored;
+- :func:`store_orphaned_captions`: what a node that stopped beating (killed mid-session) left, stored as its
+  sessions' transcripts by another node.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herewith.captions.models import CaptionLineRow
 from herewith.config import Settings
 from herewith.meetings import repository as meetings
-from herewith.sessions.models import RoomSession
+from herewith.sessions.models import Node, RoomSession
 from herewith.transcriptions import service as transcriptions
 from herewith.transcriptions.transcript import Utterance
 
@@ -91,3 +96,62 @@ async def store_live_transcription(session: AsyncSession, meeting_id: str, room_
     t = await transcriptions.store_live_transcript(session, meeting, room_session_id, started_at, ended_at,
                                                    utterances, language, now, settings)
     return t.id
+
+
+@dataclass(frozen=True)
+class KeptLine:
+    """A final caption to keep for the session of ``room_name`` (of ``meeting_id``) whose captions began at
+    ``session_started_at``."""
+
+    meeting_id: str
+    room_name: str
+    session_started_at: datetime
+    line: CaptionLine
+
+
+async def keep_caption_lines(session: AsyncSession, node_id: str, lines: list[KeptLine]) -> None:
+    """Insert running sessions' final captions, kept by node ``node_id``. Flushes; the caller commits."""
+    session.add_all([CaptionLineRow(node_id=node_id, meeting_id=k.meeting_id, room_name=k.room_name,
+                                    session_started_at=k.session_started_at, at=k.line.at,
+                                    participant_id=k.line.participant_id, display_name=k.line.display_name,
+                                    text=k.line.text) for k in lines])
+    await session.flush()
+
+
+async def forget_caption_lines(session: AsyncSession, node_id: str, room_name: str,
+                               session_started_at: datetime) -> None:
+    """Delete the kept captions of one session of node ``node_id`` (its transcript is stored). Never commits."""
+    await session.execute(delete(CaptionLineRow).where(
+        CaptionLineRow.node_id == node_id, CaptionLineRow.room_name == room_name,
+        CaptionLineRow.session_started_at == session_started_at))
+
+
+async def store_orphaned_captions(session: AsyncSession, own_node_id: str, now: datetime, settings: Settings,
+                                  limit: int = 10) -> list[str]:
+    """Store the kept captions of nodes that stopped beating (no node row, stopped, or silent for
+    ``node_dead_after_seconds``; never ``own_node_id``): one ``LIVE_TRANSCRIPTION`` per session, ended at its
+    last caption, then the rows are deleted. Up to ``limit`` sessions a call (the rest next time). Returns the
+    new transcription ids. Flushes; the caller commits."""
+    dead_before = now - timedelta(seconds=settings.node_dead_after_seconds)
+    alive = select(Node.id).where(Node.stopped_at.is_(None), Node.last_seen_at >= dead_before)
+    sessions = (await session.execute(
+        select(CaptionLineRow.node_id, CaptionLineRow.room_name, CaptionLineRow.session_started_at)
+        .where(CaptionLineRow.node_id != own_node_id, CaptionLineRow.node_id.not_in(alive))
+        .group_by(CaptionLineRow.node_id, CaptionLineRow.room_name, CaptionLineRow.session_started_at)
+        .limit(limit))).all()
+    stored: list[str] = []
+    for node_id, room_name, started_at in sessions:
+        rows = (await session.scalars(
+            select(CaptionLineRow).where(CaptionLineRow.node_id == node_id, CaptionLineRow.room_name == room_name,
+                                         CaptionLineRow.session_started_at == started_at)
+            .order_by(CaptionLineRow.seq).with_for_update(skip_locked=True))).all()
+        if not rows:  # another node took them meanwhile
+            continue
+        transcription_id = await store_live_transcription(
+            session, rows[0].meeting_id, room_name, started_at, rows[-1].at,
+            [CaptionLine(at=r.at, participant_id=r.participant_id, display_name=r.display_name, text=r.text)
+             for r in rows], now, settings)
+        if transcription_id is not None:
+            stored.append(transcription_id)
+        await session.execute(delete(CaptionLineRow).where(CaptionLineRow.seq.in_([r.seq for r in rows])))
+    return stored

@@ -1,7 +1,9 @@
 """This process's proof of life, and the clean-up after processes that died (:mod:`herewith.sessions.nodes`).
 
 Every ``node_heartbeat_seconds``: renew this node's ``last_seen_at``, then close the participants of nodes
-that stopped or went silent for ``node_dead_after_seconds`` (their webhooks wake the delivery worker).
+that stopped or went silent for ``node_dead_after_seconds`` (their webhooks wake the delivery worker), and
+store the live captions such a node kept for its running sessions as their transcripts
+(:func:`herewith.captions.service.store_orphaned_captions`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herewith.captions import service as captions
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
 from herewith.kit.time import Clock
@@ -50,6 +53,12 @@ class Heartbeat:
             lambda s: nodes.close_dead_nodes(s, self.node_id, self._clock.now(), self._settings))
         if closed:
             log.info("dead_node_participants_closed", count=closed)
+            self._webhook_wakeup.set()
+        stored = await in_transaction(
+            self._sessionmaker,
+            lambda s: captions.store_orphaned_captions(s, self.node_id, self._clock.now(), self._settings))
+        if stored:
+            log.info("dead_node_captions_stored", transcription_ids=stored)
             self._webhook_wakeup.set()
         return closed
 
