@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.media.peers (the aiortc peers the tests use)
@@ -240,12 +242,17 @@ def janus_child(pid: int) -> int | None:
     return None
 
 
-async def steady_cpu3(pids: dict[str, int], window: float) -> dict[str, float]:
-    """CPU of each process in ``pids`` (name -> pid) over ``window`` seconds, as a fraction of one core."""
-    c0, t0 = {k: cpu_seconds(v) for k, v in pids.items()}, time.perf_counter()
+def _cpu(pids: int | list[int]) -> float:
+    return sum(cpu_seconds(p) for p in pids) if isinstance(pids, list) else cpu_seconds(pids)
+
+
+async def steady_cpu3(pids: dict[str, Any], window: float) -> dict[str, float]:
+    """CPU of each process in ``pids`` (name -> pid, or a list of pids added up) over ``window`` seconds, as a
+    fraction of one core."""
+    c0, t0 = {k: _cpu(v) for k, v in pids.items()}, time.perf_counter()
     await asyncio.sleep(window)
     el = time.perf_counter() - t0
-    return {k: (cpu_seconds(v) - c0[k]) / el for k, v in pids.items()}
+    return {k: (_cpu(v) - c0[k]) / el for k, v in pids.items()}
 
 
 async def run_proxy(args: argparse.Namespace) -> dict[str, object]:
@@ -372,83 +379,205 @@ def rtp_bytes(client: SfuClient) -> int:
     return sum(getattr(t.receiver, "bench_bytes", 0) for t in pc.getTransceivers()) if pc is not None else 0
 
 
-async def run_grid(args: argparse.Namespace) -> dict[str, object]:
-    """One ``herewith serve``, ``--publishers`` relay publishers in one group room; grid viewers, then
-    receive-everything viewers, measured in turn."""
+async def _drop_rtp(self: rtcrtpreceiver.RTCRtpReceiver, packet: object, arrival_time_ms: int) -> None:
+    """A publisher process's receivers: count the RTP packet (after SRTP) and drop it. A publisher receives the
+    loudest three's audio as a browser would (Janus forwards it all the same), but aiortc's jitter buffer and one
+    decoder thread per received stream cost more than everything the publisher sends (py-spy: 3 x 50 packets/s
+    received against 17 + ~15 sent)."""
+    self.bench_bytes = getattr(self, "bench_bytes", 0) + 1  # type: ignore[attr-defined]
+
+
+def publisher_worker(conn: Any, ws_url: str, room: str, names: list[str], video: str, silence: str) -> None:
+    """A process of relay publishers (``multiprocessing`` target): joins ``names``, answers ``("ready", {name:
+    participant id})``, then obeys ``("speak", [names])`` and ``("stop",)``."""
+    rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet = _drop_rtp  # type: ignore[method-assign]
+    asyncio.run(_publishers(conn, ws_url, room, names, Path(video), Path(silence)))
+
+
+async def _publishers(conn: Any, ws_url: str, room: str, names: list[str], video: Path, silence: Path) -> None:
+    from tests.media.relay import RelayPublisher
+
+    pubs = [RelayPublisher(ws_url, room, display=n, video=video, silence=silence) for n in names]
+    try:
+        for i in range(0, len(pubs), 5):
+            await asyncio.gather(*(p.join(timeout=120) for p in pubs[i:i + 5]))
+        await asyncio.gather(*(p.wait_message("sfu_published", timeout=120) for p in pubs))
+        conn.send(("ready", {p.display: p.id for p in pubs}))
+        while True:
+            cmd = await asyncio.to_thread(conn.recv)
+            if cmd[0] == "speak":
+                for p in pubs:
+                    if p.display in cmd[1]:
+                        p.speak()
+            elif cmd[0] == "stop":
+                break
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+        conn.send(("error", repr(exc)))
+    finally:
+        await asyncio.gather(*(p.close() for p in pubs), return_exceptions=True)
+
+
+class PublisherProcesses:
+    """``n`` relay publishers (``pub-00`` ...) spread round-robin over ``procs`` worker processes."""
+
+    def __init__(self, ws_url: str, room: str, n: int, procs: int, video: Path, silence: Path) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # not fork: this process runs threads (aiortc, the loop)
+        self.names = [f"pub-{i:02d}" for i in range(n)]
+        self.ids: dict[str, str] = {}
+        self.workers = []
+        for k in range(procs):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=publisher_worker, daemon=True,
+                               args=(child, ws_url, room, self.names[k::procs], str(video), str(silence)))
+            proc.start()
+            self.workers.append((proc, parent))
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc, _ in self.workers if proc.pid is not None]
+
+    async def ready(self, timeout: float = 600) -> None:
+        for proc, conn in self.workers:
+            if not await asyncio.to_thread(conn.poll, timeout):
+                raise TimeoutError(f"publisher process {proc.pid} not ready in {timeout} s")
+            kind, value = conn.recv()
+            if kind != "ready":
+                raise RuntimeError(f"publisher process {proc.pid}: {value}")
+            self.ids.update(value)
+
+    def speak(self, names: list[str]) -> None:
+        for _, conn in self.workers:
+            conn.send(("speak", names))
+
+    async def stop(self) -> None:
+        for proc, conn in self.workers:
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))
+        for proc, _ in self.workers:
+            await asyncio.to_thread(proc.join, 20)
+            if proc.is_alive():
+                proc.kill()
+
+
+async def start_room(args: argparse.Namespace, transport: str, tmp: Path) -> tuple[Any, dict[str, Any], str, str]:
+    """A ``herewith serve`` child (its own Janus over ``transport``) and a group meeting: (server, pids, room,
+    viewer key)."""
     from urllib.parse import parse_qs, urlparse
 
     import httpx
 
     from herewith.config import Settings
-    from tests.media.relay import RelayPublisher, make_silence, make_video
     from tests.support.servers import ProcessServer, create_org_key, run_sync
 
-    tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-grid-"))
-    video, silence = make_video(tmp / "video.webm"), make_silence(tmp / "silence.webm")
-    settings = Settings(data_dir=tmp, secret_key="bench-secret-0123456789abcdef")
+    data = tmp / f"data-{transport}"
+    settings = Settings(data_dir=data, secret_key="bench-secret-0123456789abcdef")
     org = run_sync(create_org_key(settings, "bench"))
     server = ProcessServer({
-        "HEREWITH_DATA_DIR": str(tmp), "HEREWITH_SECRET_KEY": settings.secret_key, "HEREWITH_JANUS": "local",
-        "HEREWITH_JANUS_ICE_ENFORCE_LIST": args.iface, "HEREWITH_RATELIMIT_ENABLED": "false",
-        "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false",
-    }, log_path=tmp / "server.log").start(timeout=120)
-    pubs: list[RelayPublisher] = []
+        "HEREWITH_DATA_DIR": str(data), "HEREWITH_SECRET_KEY": settings.secret_key, "HEREWITH_JANUS": "local",
+        "HEREWITH_JANUS_TRANSPORT": transport, "HEREWITH_JANUS_ICE_ENFORCE_LIST": args.iface,
+        "HEREWITH_RATELIMIT_ENABLED": "false", "HEREWITH_LOG_LEVEL": "warning", "HEREWITH_BACKGROUND_TASKS": "false",
+    }, log_path=data.with_suffix(".log"))
+    await asyncio.to_thread(server.start, 120)
+    hw = server.proc.pid
+    deadline = time.monotonic() + 20
+    while (janus := janus_child(hw)) is None:
+        assert time.monotonic() < deadline, "the server started no Janus"
+        await asyncio.sleep(0.1)
+    async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as http:
+        r = await http.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z", "roomMode": "group",
+                                               "fields": ["viewerRoomUrl"]})
+        r.raise_for_status()
+        meeting = r.json()
+    room = urlparse(meeting["roomUrl"]).path
+    viewer_key = parse_qs(urlparse(meeting["viewerRoomUrl"]).query)["roomKey"][0]
+    return server, {"herewith": hw, "janus": janus}, room, viewer_key
+
+
+async def publishers_phase(args: argparse.Namespace, transport: str, tmp: Path, video: Path, silence: Path,
+                           *, keep: bool) -> tuple[dict[str, float], Any]:
+    """Start a server over ``transport``, fill its room with the publishers (3 speaking), measure publishers only.
+    Returns the CPU figures and, with ``keep``, ``(server, pids, room, viewer_key, publishers)`` still running."""
+    server, pids, room, viewer_key = await start_room(args, transport, tmp)
+    ws_url = server.base_url.replace("http://", "ws://")
+    pubs = PublisherProcesses(ws_url, room, args.publishers, args.publisher_procs, video, silence)
     try:
-        hw = server.proc.pid
-        deadline = time.monotonic() + 20
-        while (janus := janus_child(hw)) is None:
-            assert time.monotonic() < deadline, "the server started no Janus"
-            await asyncio.sleep(0.1)
-        pids = {"herewith": hw, "janus": janus, "bench": os.getpid()}
-        async with httpx.AsyncClient(base_url=server.base_url + "/v1", headers=org.headers, timeout=30) as http:
-            r = await http.post("/meetings", json={"endDate": "2099-01-01T00:00:00Z", "roomMode": "group",
-                                                   "fields": ["viewerRoomUrl"]})
-            r.raise_for_status()
-            meeting = r.json()
-        room = urlparse(meeting["roomUrl"]).path
-        viewer_key = parse_qs(urlparse(meeting["viewerRoomUrl"]).query)["roomKey"][0]
-        ws_url = server.base_url.replace("http://", "ws://")
         t0 = time.monotonic()
-        pubs = [RelayPublisher(ws_url, room, display=f"pub-{i:02d}", video=video, silence=silence)
-                for i in range(args.publishers)]
-        for i in range(0, len(pubs), 5):
-            await asyncio.gather(*(p.join(timeout=120) for p in pubs[i:i + 5]))
-        await asyncio.gather(*(p.wait_message("sfu_published", timeout=120) for p in pubs))
-        for p in pubs[:3]:
-            p.speak()  # three speakers: the audio a grid page gets
-        print(f"{len(pubs)} publishers publishing after {time.monotonic() - t0:.1f} s", flush=True)
+        await pubs.ready()
+        pubs.speak(pubs.names[:3])  # three speakers: the audio a grid page gets
+        print(f"[{transport}] {args.publishers} publishers in {len(pubs.workers)} processes {pubs.pids} publishing after "
+              f"{time.monotonic() - t0:.1f} s", flush=True)
         await asyncio.sleep(args.settle + 2)
-        base = await steady_cpu3(pids, args.window)
-        print(f"publishers only: {json.dumps({k: round(v, 3) for k, v in base.items()})}", flush=True)
-        shown = [p.id for p in pubs[-9:]]  # a page of nine, none of them the speakers (their audio is extra)
-        paths = {}
-        for path in ("grid", "everything"):
-            paths[path] = await measure_grid(ws_url, room, viewer_key, {p.id for p in pubs if p.id}, shown, pids,
-                                             path, args)
-    finally:
-        await asyncio.gather(*(p.close() for p in pubs), return_exceptions=True)
-        server.stop()
+        all_pids = {**pids, "bench": [os.getpid(), *pubs.pids]}
+        cpu = await steady_cpu3(all_pids, args.window)
+        cpu["publisher_processes"] = len(pubs.workers)
+        print(f"[{transport}] publishers only: {json.dumps({k: round(v, 3) for k, v in cpu.items()})}", flush=True)
+    except BaseException:
+        await pubs.stop()
+        await asyncio.to_thread(server.stop)
+        raise
+    if keep:
+        return cpu, (server, all_pids, room, viewer_key, pubs)
+    await pubs.stop()
+    await asyncio.to_thread(server.stop)
+    return cpu, None
+
+
+async def run_grid(args: argparse.Namespace) -> dict[str, object]:
+    """``--publishers`` relay publishers in one group room of a ``herewith serve``: publishers only over each
+    ``--transports`` (a fresh server each, the last one kept), then grid viewers and receive-everything viewers,
+    measured in turn."""
+    from tests.media.relay import make_silence, make_video
+
+    tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-grid-"))
+    video = make_video(tmp / "video.webm", fps=args.video_fps, bitrate=f"{args.video_kbps}k")
+    silence = make_silence(tmp / "silence.webm", frame_ms=args.opus_frame_ms)
+    publishers_only: dict[str, dict[str, float]] = {}
+    paths = {}
+    for n, transport in enumerate(args.transports):
+        last = n == len(args.transports) - 1
+        cpu, kept = await publishers_phase(args, transport, tmp, video, silence, keep=last)
+        publishers_only[transport] = {k if k == "publisher_processes" else k + "_cpu_cores": round(v, 4)
+                                      for k, v in cpu.items()}
+        if kept is None:
+            await asyncio.sleep(3)
+            continue
+        server, pids, room, viewer_key, pubs = kept
+        try:
+            ws_url = server.base_url.replace("http://", "ws://")
+            shown = [pubs.ids[name] for name in pubs.names[-9:]]  # a page of nine, none of them speaking
+            for path in args.paths:
+                paths[path] = await measure_grid(ws_url, room, viewer_key, set(pubs.ids.values()), shown, pids,
+                                                 path, args)
+        finally:
+            await pubs.stop()
+            await asyncio.to_thread(server.stop)
     return {
         "benchmark": "sfu_grid",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
         "load_average": os.getloadavg(),
         "parameters": {
-            "publishers": f"{args.publishers} RelayPublisher (tests/media/relay.py): pre-encoded 320x180 VP8 15 fps "
-                          "~150 kbit/s + Opus, sent without encoding; each reports an empty grid (audio of the "
-                          "loudest 3 only); 3 of them speak",
-            "subscribers": f"{args.subscribers} viewers per path (SfuClient over the WebSocket, aiortc), measured "
-                           "one path after the other",
+            "publishers": f"{args.publishers} RelayPublisher (tests/media/relay.py) in {args.publisher_procs} "
+                          f"processes: pre-encoded 320x180 VP8 {args.video_fps} fps ~{args.video_kbps} kbit/s + Opus "
+                          f"silence in {args.opus_frame_ms} ms packets (speech: 20 ms), sent without encoding; each "
+                          "reports an empty grid (audio of the loudest 3 only); 3 of them speak",
+            "subscribers": f"{args.subscribers} viewers per path (SfuClient over the WebSocket, aiortc, in the bench's "
+                           "main process), measured one path after the other",
             "grid": "sfu_view with 9 tiles of 426x240 device pixels (a laptop's 3x3 page)",
             "everything": "no sfu_view: every stream of every publisher (the path before big-room support)",
+            "transports": f"Herewith -> Janus API transport of each publishers-only phase (a fresh server each, same "
+                          f"run): {', '.join(args.transports)}; the subscriber paths ran on the last",
             "window_s": args.window, "server": "herewith serve with HEREWITH_JANUS=local, SQLite, rate limits off",
         },
-        "publishers_only": {k + "_cpu_cores": round(v, 4) for k, v in base.items()},
+        "publishers_only": publishers_only,
         "paths": paths,
         "targets": {"downlink_kbps_max": 3000, "decoded_videos_max": 10, "janus_plus_herewith_cores_max": 1.0},
         "units": {"downlink_kbps": "RTP bytes (header + payload) received per subscriber, kbit/s, median over the "
                                    "subscribers", "decoded_videos": "video streams whose frames arrived during the "
-                                   "window, per subscriber (median)", "*_cpu_cores": "CPU seconds per wall second"},
+                                   "window, per subscriber (median)", "*_cpu_cores": "CPU seconds per wall second",
+                  "bench_cpu_cores": "the bench's main process and its publisher processes together"},
     }
 
 
@@ -467,6 +596,7 @@ async def measure_grid(ws_url: str, room: str, viewer_key: str, publishers: set[
     while time.monotonic() < deadline and not all(expected <= set(s.frames) for s in subs):
         await asyncio.sleep(0.2)
     ready = time.monotonic() - t0
+    seen = [len(expected & set(s.frames)) for s in subs]  # expected videos each subscriber had a frame of by then
     await asyncio.sleep(args.settle)
     b0 = [rtp_bytes(s) for s in subs]
     f0 = [dict(s.frames) for s in subs]
@@ -475,11 +605,14 @@ async def measure_grid(ws_url: str, room: str, viewer_key: str, publishers: set[
     decoded = [sum(1 for pid, n in s.frames.items() if n > f.get(pid, 0)) for s, f in zip(subs, f0, strict=True)]
     result = {
         "subscribers": len(subs),
-        "all_expected_videos_after_s": round(ready, 1),
+        "expected_videos": len(expected),
+        "all_expected_videos_after_s": round(ready, 1) if min(seen) == len(expected) else None,
+        "videos_seen_by_then": seen,
         "downlink_kbps_median": round(statistics.median(kbps)),
         "downlink_kbps_max": round(max(kbps)),
         "decoded_videos_median": statistics.median(decoded),
         "decoded_videos_max": max(decoded),
+        "decoded_videos": decoded,
         "janus_cpu_cores": round(cpu["janus"], 4),
         "herewith_cpu_cores": round(cpu["herewith"], 4),
         "janus_plus_herewith_cores": round(cpu["janus"] + cpu["herewith"], 4),
@@ -507,6 +640,14 @@ def main() -> None:
                          "grid: the big-room scenario (bench/results/sfu_grid.json)")
     ap.add_argument("--publishers", type=int, default=50, help="grid: publishers in the room")
     ap.add_argument("--subscribers", type=int, default=3, help="grid: subscribers measured per path")
+    ap.add_argument("--publisher-procs", type=int, default=2, help="grid: processes the publishers are spread over")
+    ap.add_argument("--transports", nargs="+", default=["http", "websocket"], choices=["http", "websocket"],
+                    help="grid: a publishers-only phase per Herewith->Janus transport; subscribers on the last")
+    ap.add_argument("--paths", nargs="*", default=["grid", "everything"], choices=["grid", "everything"],
+                    help="grid: subscriber paths measured after the publishers-only phases (none: publishers only)")
+    ap.add_argument("--video-fps", type=int, default=10, help="grid: publishers' VP8 frame rate")
+    ap.add_argument("--video-kbps", type=int, default=150, help="grid: publishers' VP8 bitrate")
+    ap.add_argument("--opus-frame-ms", type=int, default=60, help="grid: Opus packet duration of the silent audio")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sfu.json"))
     args = ap.parse_args()
     if args.mode == "grid":

@@ -175,6 +175,8 @@ class _WebSocketTransport:
         fut: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
         self._replies[transaction] = fut
         try:
+            if self._ws is not ws:  # closed while we waited for the lock: _gone failed the replies before ours
+                raise JanusUnavailable(f"{self.url}: connection closed")
             await ws.send(json.dumps(message))
             return await asyncio.wait_for(fut, timeout)
         except ConnectionClosed as exc:
