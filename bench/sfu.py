@@ -530,6 +530,7 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
     measured in turn."""
     from tests.media.relay import make_silence, make_video
 
+    load_at_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="herewith-bench-grid-"))
     video = make_video(tmp / "video.webm", fps=args.video_fps, bitrate=f"{args.video_kbps}k")
     silence = make_silence(tmp / "silence.webm", frame_ms=args.opus_frame_ms)
@@ -558,6 +559,7 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
         "load_average": os.getloadavg(),
+        "load_average_at_start": load_at_start,
         "parameters": {
             "publishers": f"{args.publishers} RelayPublisher (tests/media/relay.py) in {args.publisher_procs} "
                           f"processes: pre-encoded 320x180 VP8 {args.video_fps} fps ~{args.video_kbps} kbit/s + Opus "
