@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from herewith.media.group_rooms import GroupRoom, GroupRooms, JanusInstance, room_identity
-from herewith.media.janus import VideoRoomAdmin
+from herewith.media.janus import JanusClient, VideoRoomAdmin
 from herewith.media.supervisor import JanusSupervisor
+
+from .tcp_relay import Relay
 
 pytestmark = pytest.mark.netns
 
@@ -45,10 +47,13 @@ def member(pid: str, *, sends: bool) -> SimpleNamespace:
     return SimpleNamespace(id=pid, sends=sends, outbox=Outbox(), grid=False)  # grid: receives every stream
 
 
+SETTINGS = SimpleNamespace(room_max_participants_group=200, janus_room_bitrate=200_000, janus_room_idle_seconds=60.0,
+                           group_audio_streams=3)
+
+
 @pytest.fixture
 async def group_rooms(janus: JanusSupervisor) -> AsyncIterator[GroupRooms]:
-    settings = SimpleNamespace(room_max_participants_group=200, janus_room_bitrate=200_000, janus_room_idle_seconds=60.0,
-                               group_audio_streams=3)
+    settings = SETTINGS
     inst = JanusInstance(janus.url, janus.client(), janus.admin_key, janus)
     rooms = GroupRooms(settings, signing_key=KEY, node_id="test-node", instances=[inst])
     rooms.ready.set()
@@ -179,3 +184,45 @@ async def test_meeting_deleted_hook_destroys_a_leftover_room(group_rooms: GroupR
     assert not await rooms.exists(rid)
     # a mesh meeting has no Janus room: nothing is asked of Janus
     await group_rooms.on_meeting_deleted(SimpleNamespace(id="mesh-meeting", room_mode="normal"), "deleted")
+
+
+@pytest.mark.parametrize("janus", ["websocket"], indirect=True)
+async def test_a_dropped_janus_websocket_reconnects_every_participant(janus: JanusSupervisor) -> None:
+    """Janus's WebSocket to this process drops (Janus itself keeps running): Janus destroys the sessions of that
+    connection, so every participant's peer opens a new session over a new connection and tells its page to
+    publish again (``sfu_restart``), in the room that still exists with the same tokens."""
+    relay = Relay((janus.bind, janus.ws_port))
+    await relay.start()
+    url = f"ws://127.0.0.1:{relay.port}"
+    inst = JanusInstance(url, JanusClient(url, janus.api_secret, janus.admin_url, janus.admin_secret), janus.admin_key)
+    rooms = GroupRooms(SETTINGS, signing_key=KEY, node_id="test-node", instances=[inst])  # type: ignore[arg-type]
+    rooms.ready.set()
+    try:
+        room = rooms.room_for(ref(f"m-{secrets.token_hex(4)}"))
+        people = [member("alice", sends=True), member("bob", sends=True), member("viewer", sends=False)]
+        for m in people:
+            await room.admitted(m)
+
+        async def connected() -> bool:
+            return all(p.session is not None and not p.session.lost.is_set() for p in room.peers.values())
+        await wait_until(connected)
+        old = {pid: peer.session.id for pid, peer in room.peers.items() if peer.session}
+        tokens = dict(room.tokens)
+        assert relay.accepted == 1  # the control session and the three participants' sessions: one WebSocket
+
+        relay.cut()
+
+        async def reconnected() -> bool:
+            return await connected() and all(p.session and p.session.id != old[pid] for pid, p in room.peers.items())
+        await wait_until(reconnected)
+        assert relay.accepted == 2
+        for m in people:
+            assert any(msg["type"] == "sfu_restart" for msg in m.outbox.sent), m.outbox.sent
+        async with janus.client(transport="http") as direct:
+            live = set(await direct.list_sessions())
+        assert {p.session.id for p in room.peers.values() if p.session} <= live and not set(old.values()) & live
+        assert room.tokens == tokens and await allowed_tokens(rooms, room) == set(tokens.values())
+        await room.destroy()
+    finally:
+        await rooms.stop()
+        await relay.stop()
