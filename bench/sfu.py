@@ -88,9 +88,15 @@ rtcrtpreceiver.get_decoder = _FirstFrameDecoder
 _handle_rtp = rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet
 
 
+COUNT_ONLY = False  # grid mode without --decode: receivers count RTP bytes and video frames, then drop the packet
+
+
 async def _counting_handle_rtp(self: rtcrtpreceiver.RTCRtpReceiver, packet: object, arrival_time_ms: int) -> None:
     self.bench_bytes = getattr(self, "bench_bytes", 0) + len(packet.payload) + packet.padding_size + 12  # type: ignore[attr-defined]
-    await _handle_rtp(self, packet, arrival_time_ms)
+    if packet.marker and self.track is not None and self.track.kind == "video":  # type: ignore[attr-defined]
+        self.bench_frames = getattr(self, "bench_frames", 0) + 1  # type: ignore[attr-defined]  # last packet of a frame
+    if not COUNT_ONLY:
+        await _handle_rtp(self, packet, arrival_time_ms)
 
 
 rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet = _counting_handle_rtp  # type: ignore[method-assign]
@@ -379,6 +385,20 @@ def rtp_bytes(client: SfuClient) -> int:
     return sum(getattr(t.receiver, "bench_bytes", 0) for t in pc.getTransceivers()) if pc is not None else 0
 
 
+def video_frames(client: SfuClient) -> dict[str, int]:
+    """Video frames received per publisher: decoded ones (``SfuClient.frames``) with ``--decode``, else frames
+    whose last RTP packet (marker bit) arrived, counted before aiortc's jitter buffer."""
+    if not COUNT_ONLY:
+        return dict(client.frames)
+    out: dict[str, int] = {}
+    pc = client.sub_pc
+    for t in pc.getTransceivers() if pc is not None else []:
+        owner = client.mid_owner.get(t.mid or "")
+        if owner and t.receiver.track is not None and t.receiver.track.kind == "video":
+            out[owner] = out.get(owner, 0) + getattr(t.receiver, "bench_frames", 0)
+    return {k: v for k, v in out.items() if v}
+
+
 async def _drop_rtp(self: rtcrtpreceiver.RTCRtpReceiver, packet: object, arrival_time_ms: int) -> None:
     """A publisher process's receivers: count the RTP packet (after SRTP) and drop it. A publisher receives the
     loudest three's audio as a browser would (Janus forwards it all the same), but aiortc's jitter buffer and one
@@ -566,7 +586,9 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
                           f"silence in {args.opus_frame_ms} ms packets (speech: 20 ms), sent without encoding; each "
                           "reports an empty grid (audio of the loudest 3 only); 3 of them speak",
             "subscribers": f"{args.subscribers} viewers per path (SfuClient over the WebSocket, aiortc, in the bench's "
-                           "main process), measured one path after the other",
+                           "main process), measured one path after the other; "
+                           + ("they decode every stream" if args.decode else "their receivers count RTP bytes and "
+                              "video frames (marker bit) after SRTP and drop the packets (no jitter buffer, no decoder)"),
             "grid": "sfu_view with 9 tiles of 426x240 device pixels (a laptop's 3x3 page)",
             "everything": "no sfu_view: every stream of every publisher (the path before big-room support)",
             "transports": f"Herewith -> Janus API transport of each publishers-only phase (a fresh server each, same "
@@ -578,7 +600,7 @@ async def run_grid(args: argparse.Namespace) -> dict[str, object]:
         "targets": {"downlink_kbps_max": 3000, "decoded_videos_max": 10, "janus_plus_herewith_cores_max": 1.0},
         "units": {"downlink_kbps": "RTP bytes (header + payload) received per subscriber, kbit/s, median over the "
                                    "subscribers", "decoded_videos": "video streams whose frames arrived during the "
-                                   "window, per subscriber (median)", "*_cpu_cores": "CPU seconds per wall second",
+                                   "window, per subscriber (median; frames = RTP marker bits unless --decode)", "*_cpu_cores": "CPU seconds per wall second",
                   "bench_cpu_cores": "the bench's main process and its publisher processes together"},
     }
 
@@ -595,16 +617,16 @@ async def measure_grid(ws_url: str, room: str, viewer_key: str, publishers: set[
                                                          "height": 240} for pid in shown]})
     expected = set(shown) if path == "grid" else publishers
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not all(expected <= set(s.frames) for s in subs):
+    while time.monotonic() < deadline and not all(expected <= set(video_frames(s)) for s in subs):
         await asyncio.sleep(0.2)
     ready = time.monotonic() - t0
-    seen = [len(expected & set(s.frames)) for s in subs]  # expected videos each subscriber had a frame of by then
+    seen = [len(expected & set(video_frames(s))) for s in subs]  # expected videos each subscriber had a frame of by then
     await asyncio.sleep(args.settle)
     b0 = [rtp_bytes(s) for s in subs]
-    f0 = [dict(s.frames) for s in subs]
+    f0 = [video_frames(s) for s in subs]
     cpu = await steady_cpu3(pids, args.window)
     kbps = [8 * (rtp_bytes(s) - b) / args.window / 1000 for s, b in zip(subs, b0, strict=True)]
-    decoded = [sum(1 for pid, n in s.frames.items() if n > f.get(pid, 0)) for s, f in zip(subs, f0, strict=True)]
+    decoded = [sum(1 for pid, n in video_frames(s).items() if n > f.get(pid, 0)) for s, f in zip(subs, f0, strict=True)]
     result = {
         "subscribers": len(subs),
         "expected_videos": len(expected),
@@ -647,12 +669,17 @@ def main() -> None:
                     help="grid: a publishers-only phase per Herewith->Janus transport; subscribers on the last")
     ap.add_argument("--paths", nargs="*", default=["grid", "everything"], choices=["grid", "everything"],
                     help="grid: subscriber paths measured after the publishers-only phases (none: publishers only)")
+    ap.add_argument("--decode", action="store_true",
+                    help="grid: subscribers decode (aiortc's jitter buffer and decoder per stream) instead of counting "
+                         "RTP bytes and frames as they arrive (a receive-everything subscriber then saturates a core)")
     ap.add_argument("--video-fps", type=int, default=10, help="grid: publishers' VP8 frame rate")
     ap.add_argument("--video-kbps", type=int, default=150, help="grid: publishers' VP8 bitrate")
     ap.add_argument("--opus-frame-ms", type=int, default=60, help="grid: Opus packet duration of the silent audio")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sfu.json"))
     args = ap.parse_args()
     if args.mode == "grid":
+        global COUNT_ONLY
+        COUNT_ONLY = not args.decode
         out = Path(args.out).with_name("sfu_grid.json") if args.out.endswith("sfu.json") else Path(args.out)
         text = json.dumps(asyncio.run(run_grid(args)), indent=2)
         print(text)
