@@ -16,13 +16,13 @@ and is taken again. The loop is a thin wrapper around those testable functions (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
+from herewith.jobs.rounds import run_rounds
 from herewith.kit.time import Clock
 from herewith.recordings import finalize, repository
 
@@ -71,13 +71,5 @@ class RecordingJob:
 
     async def run(self) -> None:
         """Rounds until cancelled: at once when woken, else every ``recording_poll_seconds``."""
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep going after a database hiccup
-                log.exception("recording_job_error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._settings.recording_poll_seconds)
+        await run_rounds(self.run_once, self._wakeup, lambda: self._settings.recording_poll_seconds,
+                         "recording_job_error")

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
+from herewith.jobs.rounds import run_rounds
 from herewith.kit.time import Clock
 from herewith.summaries import repository, service
 
@@ -58,13 +58,5 @@ class SummaryJob:
 
     async def run(self) -> None:
         """Rounds until cancelled: at once when woken, else every ``transcription_poll_seconds``."""
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep going after a database hiccup
-                log.exception("summary_job_error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._settings.transcription_poll_seconds)
+        await run_rounds(self.run_once, self._wakeup, lambda: self._settings.transcription_poll_seconds,
+                         "summary_job_error")

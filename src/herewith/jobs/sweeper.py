@@ -26,8 +26,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
-from herewith.kit.time import Clock
 from herewith.db.transactions import in_transaction
+from herewith.jobs.rounds import run_rounds
+from herewith.kit.time import Clock
 from herewith.meetings.events import MeetingEvents
 from herewith.meetings.models import Meeting
 from herewith.sessions import service as sessions
@@ -122,11 +123,4 @@ class Sweeper:
 
     async def run(self) -> None:
         """Sweep every ``sweeper_interval_seconds`` until cancelled (first sweep at once: catch-up after downtime)."""
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep sweeping after a database hiccup
-                log.exception("sweeper_error")
-            await asyncio.sleep(self._settings.sweeper_interval_seconds)
+        await run_rounds(self.run_once, None, lambda: self._settings.sweeper_interval_seconds, "sweeper_error")

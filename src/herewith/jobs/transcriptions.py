@@ -11,13 +11,13 @@ another node). The loop is a thin wrapper around those testable functions (polar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
+from herewith.jobs.rounds import run_rounds
 from herewith.kit.time import Clock
 from herewith.transcriptions import pipeline, repository
 from herewith.transcriptions.transcriber import Transcriber
@@ -70,13 +70,5 @@ class TranscriptionJob:
 
     async def run(self) -> None:
         """Rounds until cancelled: at once when woken, else every ``transcription_poll_seconds``."""
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep going after a database hiccup
-                log.exception("transcription_job_error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._settings.transcription_poll_seconds)
+        await run_rounds(self.run_once, self._wakeup, lambda: self._settings.transcription_poll_seconds,
+                         "transcription_job_error")
