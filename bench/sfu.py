@@ -13,11 +13,14 @@ Measures, for each subscriber count N (a fresh set of N subscribers joining toge
   time to first frame (WebSocket join -> first decoded frame).
 
 * big rooms (``--mode grid``, written to bench/results/sfu_grid.json): ``--publishers`` (50) cheap publishers
-  in one group room (aiortc relaying pre-encoded 320x180 VP8 and Opus without encoding, tests/media/relay.py; three
-  of them speaking), then, one after the other in the same run, ``--subscribers`` viewers that report a 9-tile
-  grid page (``sfu_view``: 9 publishers at 426x240 device pixels) and as many that report nothing (today's
-  receive-everything path). Per subscriber: downlink (RTP bytes received) and decoded video streams; Janus CPU and
-  Herewith CPU over the window, for each path.
+  in one group room (aiortc relaying pre-encoded 320x180 VP8 and Opus without encoding, tests/media/relay.py;
+  three of them speaking; spread over ``--publisher-procs`` worker processes whose receivers drop what they get),
+  first with publishers only, once per Herewith -> Janus API transport (``--transports http websocket``: a fresh
+  server each, same run), then, on the last server, one path after the other, ``--subscribers`` viewers that
+  report a 9-tile grid page (``sfu_view``: 9 publishers at 426x240 device pixels) and as many that report nothing
+  (today's receive-everything path). Per subscriber: downlink (RTP bytes received) and video streams received
+  (frames counted by RTP marker bit after SRTP, or decoded with ``--decode``); Janus CPU and Herewith CPU over
+  the window, for each phase.
 
 Run inside the test network namespace (Janus is started by JanusSupervisor with a generated config):
 

@@ -93,7 +93,7 @@ METADATA_MAX = 1000  # the contract passes metadata through to webhooks; Herewit
 CHAT_MAX = 2000
 SDP_MAX = 30_000
 # A group room subscriber's SDP (Janus's sfu_offer and the browser's sfu_answer) has one audio and one video m-line
-# per publisher it receives. Measured with Chromium 14x: its answer to an Opus/VP8 offer weighs ~2 KB per publisher
+# per publisher it receives. Measured with Chromium 156: its answer to an Opus/VP8 offer weighs ~2 KB per publisher
 # (98 KB for 50, 394 KB for 200, the room maximum) when a page receives everyone (no sfu_view: older pages, the
 # cloud recorder). The cap leaves room above 200 publishers' worth; the signaling endpoint admits frames this large
 # for sfu_answer only (Settings.signaling_max_answer_bytes).
