@@ -72,6 +72,25 @@ def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[lis
     return page, (encode_cursor(key(page[-1])) if len(rows) > limit and page else None)
 
 
+def parse_sort_by(raw: str | None, fields: Sequence[str], default: tuple[str, bool]) -> tuple[str, bool]:
+    """``sortBy`` of a list (``field`` or ``field:asc|desc``, CONTRACT.md "Lists") -> ``(field, descending)``;
+    ``default`` when absent or empty. Raises the contract's 400 naming ``sortBy`` for another field or order."""
+    if raw is None or raw == "":
+        return default
+    name, _, direction = raw.partition(":")
+    direction = direction or "asc"
+    if name not in fields or direction not in ("asc", "desc"):
+        raise validation_error("sortBy", f"must be one of {', '.join(fields)}, optionally with :asc or :desc")
+    return name, direction == "desc"
+
+
+def sorted_page(rows: Sequence[T], limit: int, field: str, descending: bool,
+                sort_value: Callable[[T, str], Any]) -> tuple[list[T], str | None]:
+    """:func:`page_of` for a list sorted by ``field``: the next cursor is ``[field, descending, key, seq]`` (what
+    :func:`decode_sorted_cursor` reads back), ``key`` being ``sort_value(row, field)`` of the page's last row."""
+    return page_of(rows, limit, key=lambda row: [field, descending, sort_value(row, field), row.seq])  # type: ignore[attr-defined]
+
+
 def decode_sorted_cursor(cursor: str, field: str, descending: bool, date_fields: frozenset[str] = frozenset(),
                          text_fields: frozenset[str] = frozenset()) -> tuple[Any, int]:
     """A cursor of a list sorted by ``field`` (``[field, descending, key, seq]``, as the list encoded it) ->

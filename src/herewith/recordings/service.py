@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herewith.config import Settings
 from herewith.errors import HerewithError, NotFound, validation_error
-from herewith.kit.pagination import decode_sorted_cursor, encode_cursor
+from herewith.kit.pagination import decode_sorted_cursor, parse_sort_by, sorted_page
 from herewith.kit.time import UTC, format_utc
 from herewith.meetings.models import Meeting
 from herewith.recordings import repository
@@ -133,15 +133,8 @@ def verify_token(secret: str, token: str, recording_id: str, use: str, now: date
 
 # ---------------------------------------------------------------------------------------------------- API
 def parse_sort(raw: str | None) -> tuple[str, bool]:
-    """``sortBy`` (``field`` or ``field:asc|desc``) -> (field, descending). Default ``startDate:desc``.
-    400 naming ``sortBy`` otherwise."""
-    if raw is None or raw == "":
-        return DEFAULT_SORT
-    name, _, direction = raw.partition(":")
-    direction = direction or "asc"
-    if name not in SORT_FIELDS or direction not in ("asc", "desc"):
-        raise validation_error("sortBy", f"must be one of {', '.join(SORT_FIELDS)}, optionally with :asc or :desc")
-    return name, direction == "desc"
+    """``sortBy`` -> (field, descending); default ``DEFAULT_SORT``; 400 naming ``sortBy`` otherwise."""
+    return parse_sort_by(raw, SORT_FIELDS, DEFAULT_SORT)
 
 
 def _sort_value(recording: Recording, field: str) -> Any:
@@ -170,12 +163,7 @@ async def list_recordings(session: AsyncSession, organization_id: str, room_name
     after = decode_sorted_cursor(cursor, field, descending, frozenset({"startDate"}), frozenset({"roomName"})) if cursor else None
     rows = list(await repository.list_page(session, organization_id, normalize_room_name(room_name), field,
                                            descending, after, limit + 1))
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        last = page[-1]
-        next_cursor = encode_cursor([field, descending, _sort_value(last, field), last.seq])
-    return page, next_cursor
+    return sorted_page(rows, limit, field, descending, _sort_value)
 
 
 async def get_recording(session: AsyncSession, organization_id: str, recording_id: str) -> Recording:

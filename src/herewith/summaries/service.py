@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herewith.config import Settings
 from herewith.db.transactions import in_transaction
-from herewith.errors import HerewithError, NotFound, validation_error
-from herewith.kit.pagination import decode_cursor, encode_cursor
+from herewith.errors import HerewithError, NotFound
+from herewith.kit.pagination import decode_sorted_cursor, parse_sort_by, sorted_page
 from herewith.kit.time import format_utc
 from herewith.summaries import repository
 from herewith.summaries.chat import ChatBackendError, summarize_with_chat
@@ -148,13 +148,8 @@ async def release_summary(sessionmaker: async_sessionmaker[AsyncSession], summar
 
 # ---------------------------------------------------------------------------------------------------- API
 def parse_sort(raw: str | None) -> tuple[str, bool]:
-    if raw is None or raw == "":
-        return DEFAULT_SORT
-    name, _, direction = raw.partition(":")
-    direction = direction or "asc"
-    if name not in SORT_FIELDS or direction not in ("asc", "desc"):
-        raise validation_error("sortBy", f"must be one of {', '.join(SORT_FIELDS)}, optionally with :asc or :desc")
-    return name, direction == "desc"
+    """``sortBy`` -> (field, descending); default ``DEFAULT_SORT``; 400 naming ``sortBy`` otherwise."""
+    return parse_sort_by(raw, SORT_FIELDS, DEFAULT_SORT)
 
 
 def _sort_value(row: Summary, field: str) -> Any:
@@ -167,26 +162,10 @@ async def list_summaries(session: AsyncSession, organization_id: str, sort_by: s
                          limit: int) -> tuple[list[Summary], str | None]:
     """One page of the organization's summaries (not deleted), newest first by default, and the next cursor."""
     field, descending = parse_sort(sort_by)
-    after = None
-    if cursor:
-        value = decode_cursor(cursor)
-        bad = validation_error("cursor", "not a cursor returned by this API for this sortBy")
-        if not (isinstance(value, list) and len(value) == 4 and value[0] == field and value[1] == descending
-                and isinstance(value[3], int) and isinstance(value[2], str)):
-            raise bad
-        key: Any = value[2]
-        if field != "roomName":
-            try:
-                key = datetime.fromisoformat(key)
-            except ValueError:
-                raise bad from None
-        after = (key, value[3])
+    after = decode_sorted_cursor(cursor, field, descending, frozenset({"startDate", "createdAt"}),
+                                 frozenset({"roomName"})) if cursor else None
     rows = list(await repository.list_page(session, organization_id, field, descending, after, limit + 1))
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor([field, descending, _sort_value(page[-1], field), page[-1].seq])
-    return page, next_cursor
+    return sorted_page(rows, limit, field, descending, _sort_value)
 
 
 async def get_summary(session: AsyncSession, organization_id: str, summary_id: str) -> Summary:
