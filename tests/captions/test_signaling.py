@@ -137,6 +137,36 @@ async def test_captions_are_only_stored_when_the_meeting_does_not_show_them(serv
     assert len(found) == 1
 
 
+async def test_the_final_caption_of_someone_who_just_left_is_kept(server: ThreadServer,
+                                                                   client: httpx.AsyncClient) -> None:
+    """What a participant said just before leaving is decoded after they left: its final still reaches the room and
+    the stored transcript under their name; a partial of theirs, or a caption of someone never here, does not."""
+    m = await create_meeting(client, liveTranscription=MANUAL)
+    async with Client(server.ws_url, m["roomName"]) as host, Client(server.ws_url, m["roomName"]) as guest, \
+            Client(server.ws_url, m["roomName"]) as captioner:
+        await host.join(displayName="Hannah", roomKey=room_key(m["hostRoomUrl"]))
+        await guest.join(displayName="Gustav")
+        guest_id = guest.id
+        await captioner.join(roomKey=captioner_key(server, m), audio=False, video=False)
+        await guest.send({"type": "leave"})
+        await host.expect("participant_left", participantId=guest_id)
+        for final, text in ((False, "See you"), (True, "See you all tomorrow.")):
+            await captioner.send({"type": "caption", "participantId": guest_id, "text": text, "final": final,
+                                  "utteranceId": f"{guest_id}.1"})
+        await captioner.send({"type": "caption", "participantId": "nobody-here", "text": "ghost", "final": True,
+                              "utteranceId": "nobody-here.1"})
+        got = await host.expect("caption", participantId=guest_id)
+        assert got["final"] is True and got["text"] == "See you all tomorrow." and got["displayName"] == "Gustav"
+        assert not [x for x in await host.drain(0.3) if x.get("type") == "caption"]
+        await host.send({"type": "leave"})
+        await asyncio.sleep(0.2)
+    [t] = await live_transcriptions(client, 1)
+    link = (await client.get(f"/transcriptions/{t['transcriptionId']}/access-link")).json()["accessLink"]
+    async with httpx.AsyncClient(timeout=10) as plain:
+        text = (await plain.get(link)).text
+    assert "Gustav: See you all tomorrow." in text and "ghost" not in text and "See you\n" not in text, text
+
+
 async def test_no_live_transcription_and_triggers(server: ThreadServer, client: httpx.AsyncClient) -> None:
     plain = await create_meeting(client)
     async with Client(server.ws_url, plain["roomName"]) as host:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from herewith.rooms.events import ParticipantInfo, RoomEvent, RoomEventType
 log = structlog.get_logger(__name__)
 
 CHAT_HISTORY = 50
+DEPARTED_CAPTION_SECONDS = 30.0  # a final caption of someone who left this long ago is still kept
+DEPARTED_KEPT = 256  # departed participants remembered for that, per room
 
 # WebSocket close codes the page understands (4000 + the HTTP status it stands for).
 CLOSE_NORMAL = 1000
@@ -386,6 +389,9 @@ class LiveRoom:
         self.policy: RoomPolicy = getattr(ref, "policy", None) or DEFAULT_POLICY
         self._last_activity: datetime | None = None
         self._watch: asyncio.Task[None] | None = None
+        # participants who left in the last DEPARTED_CAPTION_SECONDS: id -> (display name, when, monotonic s), so
+        # that the final caption of what they said just before leaving (decoded after) is still kept
+        self._departed: dict[str, tuple[str | None, float]] = {}
 
     # ----------------------------------------------------------------------------------------------- queries
     @property
@@ -854,17 +860,36 @@ class LiveRoom:
     async def _on_caption(self, member: Member, msg: p.CaptionSend) -> None:
         """The captioner's words of a speaker: relayed to everyone but the captioner with the speaker's
         display name (when the meeting shows captions: ``liveCaptions``), and finals kept for the stored live
-        transcript. A caption of someone no longer in the call is dropped (they left while it was decoded)."""
-        speaker = self.members.get(msg.participantId)
-        if speaker is None or not msg.text.strip():
+        transcript. The final caption of someone who left in the last :data:`DEPARTED_CAPTION_SECONDS` (what they
+        said just before leaving, decoded after) is still kept and relayed; other captions of people not in the
+        call are dropped."""
+        if not msg.text.strip():
             return
+        speaker = self.members.get(msg.participantId)
+        if speaker is not None:
+            display_name = speaker.display_name
+        else:
+            departed = self._departed.get(msg.participantId)
+            if departed is None or not msg.final or time.monotonic() - departed[1] > DEPARTED_CAPTION_SECONDS:
+                return
+            display_name = departed[0]
         now = self.config.now()
         if msg.final and self.config.captions is not None:
-            self.config.captions.caption(self.ref, speaker.id, speaker.display_name, msg.text, msg.utteranceId, now)
+            self.config.captions.caption(self.ref, msg.participantId, display_name, msg.text, msg.utteranceId, now)
         if (self._captions_options or {}).get("liveCaptions"):
-            self._broadcast(p.CaptionOut(participantId=speaker.id, displayName=speaker.display_name, text=msg.text,
+            self._broadcast(p.CaptionOut(participantId=msg.participantId, displayName=display_name, text=msg.text,
                                          final=msg.final, utteranceId=msg.utteranceId, at=format_utc(now)),
                             exclude=member.id)
+
+    def _remember_departed(self, member: Member) -> None:
+        """Keep who left for :data:`DEPARTED_CAPTION_SECONDS` (at most :data:`DEPARTED_KEPT` of them)."""
+        now = time.monotonic()
+        self._departed[member.id] = (member.display_name, now)
+        if len(self._departed) > DEPARTED_KEPT:
+            for pid in [pid for pid, (_, at) in self._departed.items() if now - at > DEPARTED_CAPTION_SECONDS]:
+                del self._departed[pid]
+            while len(self._departed) > DEPARTED_KEPT:
+                del self._departed[next(iter(self._departed))]
 
     def _detach_if_empty(self) -> None:
         if self._captions_attached and self.is_empty() and self.config.captions is not None:
@@ -901,6 +926,7 @@ class LiveRoom:
         member = self.members.pop(participant_id, None)
         if member is None:
             return
+        self._remember_departed(member)
         if member.eject_timer is not None:
             member.eject_timer.cancel()
         if self.config.sfu is not None and not member.pending:  # kick from the SFU, revoke its token, drop it
@@ -930,6 +956,7 @@ class LiveRoom:
         while self.members:
             last = next(reversed(self.members))
             member = self.members.pop(last)
+            self._remember_departed(member)
             if not member.pending:
                 metrics.PARTICIPANTS_LEFT.labels(self.ref.room_mode, member.role).inc()
             if member.eject_timer is not None:
