@@ -1,5 +1,6 @@
 // Live captions on the room page: the host's Start/Stop captions button, and each speaker's caption under
-// their tile.
+// their tile, or, for a speaker with no tile on the grid page shown (another page; just left), on a line of
+// its own with their name at the bottom of the stage (#captions-offstage).
 //
 //   const captions = new CaptionControls({send, notice});
 //   captions.joined(joinedMessage, role);   // `joined` carries captions: {state, startTrigger, liveCaptions, language}
@@ -63,18 +64,21 @@ export class CaptionControls {
     const prev = this.current.get(m.participantId);
     if (prev && prev.timer) clearTimeout(prev.timer);
     if (prev && prev.final && prev.utteranceId === m.utteranceId && !m.final) return;  // a late partial
-    const entry = {text: m.text, final: Boolean(m.final), utteranceId: m.utteranceId, timer: null};
+    const entry = {text: m.text, final: Boolean(m.final), utteranceId: m.utteranceId, timer: null,
+                   displayName: m.displayName || 'Someone'};
     if (entry.final) entry.timer = setTimeout(() => { this.current.delete(m.participantId); this.paint(m.participantId); }, CAPTION_HOLD_MS);
     this.current.set(m.participantId, entry);
     this.paint(m.participantId);
   }
 
-  // Put the participant's caption under their camera tile (it is kept across the grid's re-renders).
+  // Put the participant's caption under their camera tile (it is kept across the grid's re-renders), or on
+  // their line of the off-stage captions when the shown page has no tile of theirs.
   paint(participantId) {
     const tile = document.querySelector(`.tile[data-key="${CSS.escape(participantId + ':camera')}"]`);
+    const entry = this.current.get(participantId);
+    this.paintOffstage(participantId, tile ? null : entry);
     if (!tile) return;
     let el = tile.querySelector('.caption');
-    const entry = this.current.get(participantId);
     if (!entry) { if (el) el.remove(); return; }
     if (!el) {
       el = document.createElement('div');
@@ -86,6 +90,24 @@ export class CaptionControls {
     el.classList.toggle('partial', !entry.final);
     el.dataset.final = String(entry.final);
     el.dataset.utterance = entry.utteranceId;
+  }
+
+  paintOffstage(participantId, entry) {
+    const box = $('captions-offstage');
+    if (!box) return;
+    let line = [...box.children].find(el => el.dataset.participant === participantId);
+    if (!entry) { if (line) line.remove(); return; }
+    if (!line) {
+      line = document.createElement('div');
+      line.className = 'caption-line';
+      line.dataset.participant = participantId;
+      line.append(document.createElement('b'), document.createTextNode(''));
+      box.append(line);
+    }
+    line.firstChild.textContent = `${entry.displayName}: `;
+    line.lastChild.textContent = entry.text;
+    line.classList.toggle('partial', !entry.final);
+    line.dataset.final = String(entry.final);
   }
 
   repaint() { for (const id of this.current.keys()) this.paint(id); }
