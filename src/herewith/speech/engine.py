@@ -100,9 +100,26 @@ def load_model(model_dir: str | Path, cpu_threads: int = 0) -> Any:
         raise SpeechUnavailable(f"speech model in {str(model_dir)!r} cannot be loaded: {exc}") from exc
 
 
-#: Silence put between two stretches of speech when the voice-activity filter joins them for decoding (s).
-CUT_GAP_SECONDS = 1.0
+#: Stretches of speech decoded together in one clip of the original audio: at most this long (s, Whisper's window)
+CLIP_SECONDS = 30.0
+#: ... and with no more silence than this between two of them (s); a longer pause starts a new clip
+CLIP_GAP_SECONDS = 5.0
 SAMPLE_RATE = 16000
+
+
+def speech_clips(chunks: list[dict[str, int]], *, max_seconds: float = CLIP_SECONDS,
+                 max_gap: float = CLIP_GAP_SECONDS) -> list[tuple[float, float]]:
+    """Silero VAD's stretches of speech (``[{"start", "end"}]`` in samples at 16 kHz) grouped into clips of the
+    original audio, ``[(start_s, end_s)]``: consecutive stretches share a clip while it stays within
+    ``max_seconds`` and the silence between them within ``max_gap`` seconds."""
+    clips: list[list[float]] = []
+    for chunk in chunks:
+        start, end = chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE
+        if clips and start - clips[-1][1] <= max_gap and end - clips[-1][0] <= max_seconds:
+            clips[-1][1] = end
+        else:
+            clips.append([start, end])
+    return [(round(a, 3), round(b, 3)) for a, b in clips]
 
 
 def transcribe_with(model: Any, audio: str | Path | np.ndarray, *, language: str | None = None,
@@ -116,11 +133,11 @@ def transcribe_with(model: Any, audio: str | Path | np.ndarray, *, language: str
     the whole audio), which also keeps Whisper from inventing words in long silences of a participant's
     own track. Blocking CPU work; runs in a worker process through :class:`SpeechEngine`.
 
-    With ``vad`` the stretches of speech are joined with :data:`CUT_GAP_SECONDS` of silence between them,
-    not end to end as faster-whisper's own ``vad_filter`` joins them: with no gap, Whisper placed the first
-    word after a cut across the cut, and mapping it back put it at the end of the previous stretch (seen: a
-    word 4.6 s early, split from the rest of its sentence). A word is mapped back through the stretch its
-    middle falls in (or the nearest one); the gaps cost about one second of decoding per stretch.
+    With ``vad`` the stretches of speech are decoded in clips of the original audio (:func:`speech_clips`,
+    faster-whisper's ``clip_timestamps``), not cut out and joined end to end as faster-whisper's own
+    ``vad_filter`` does: on a joined stream Whisper placed words across the cuts and mapping them back put them
+    seconds off (seen: the first word of a sentence 4.6 s early, on a line of its own), and joining with
+    silence between did not cure it (whole sentences then went missing). In a clip the times are the track's own.
     """
     import time
 
@@ -130,53 +147,28 @@ def transcribe_with(model: Any, audio: str | Path | np.ndarray, *, language: str
     started = time.perf_counter()
     samples = audio if not isinstance(audio, (str, Path)) else decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
     duration = len(samples) / SAMPLE_RATE
-    stretches: list[tuple[float, float, float]] = []  # (start in the decoded audio, its end, start in the original)
+    clips: str | list[float] = "0"
     if vad:
-        import numpy
-
         chunks = get_speech_timestamps(samples, VadOptions())
         if not chunks:
             return Transcript(language=language or "und", language_probability=0.0, duration=round(duration, 3),
                               processing_seconds=round(time.perf_counter() - started, 3))
-        gap = numpy.zeros(int(CUT_GAP_SECONDS * SAMPLE_RATE), dtype=numpy.float32)
-        parts: list[Any] = []
-        at = 0.0
-        for i, chunk in enumerate(chunks):
-            if i:
-                parts.append(gap)
-                at += CUT_GAP_SECONDS
-            piece = samples[chunk["start"]:chunk["end"]]
-            parts.append(piece)
-            stretches.append((at, at + len(piece) / SAMPLE_RATE, chunk["start"] / SAMPLE_RATE))
-            at += len(piece) / SAMPLE_RATE
-        samples = numpy.concatenate(parts)
-
-    def original(t: float, anchor: float) -> float:
-        """``t`` (seconds of the decoded audio) on the original timeline, through the stretch ``anchor`` is in."""
-        if not stretches:
-            return t
-        begin, _end, orig = min(stretches, key=lambda st: 0.0 if st[0] <= anchor <= st[1]
-                                else min(abs(anchor - st[0]), abs(anchor - st[1])))
-        return orig + t - begin
-
+        clips = [t for clip in speech_clips(chunks) for t in clip]
     segments, info = model.transcribe(
         samples, language=language, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=False,
-        condition_on_previous_text=False, initial_prompt=initial_prompt,
+        clip_timestamps=clips, condition_on_previous_text=False, initial_prompt=initial_prompt, temperature=0.0,
     )
-    out: list[Segment] = []
-    for s in segments:  # a generator: decoding happens here
-        words = tuple(
-            Word(w.word.strip(), round(original(w.start, (w.start + w.end) / 2), 3),
-                 round(original(w.end, (w.start + w.end) / 2), 3), round(float(w.probability), 4))
-            for w in (s.words or ()))
-        if words:
-            start, end = words[0].start, words[-1].end
-        else:
-            start, end = original(s.start, s.start), original(s.end, s.start)
-        out.append(Segment(start=round(float(start), 3), end=round(float(end), 3), text=s.text.strip(), words=words))
+    out = tuple(
+        Segment(
+            start=round(float(s.start), 3), end=round(float(s.end), 3), text=s.text.strip(),
+            words=tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                             round(float(w.probability), 4)) for w in (s.words or ())),
+        )
+        for s in segments  # a generator: decoding happens here
+    )
     return Transcript(
         language=info.language, language_probability=round(float(info.language_probability), 4),
-        duration=round(duration, 3), segments=tuple(out),
+        duration=round(duration, 3), segments=out,
         processing_seconds=round(time.perf_counter() - started, 3),
     )
 
