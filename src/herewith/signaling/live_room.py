@@ -650,6 +650,7 @@ class LiveRoom:
                 self._error(member, p.ErrorCode.MEDIA_NOT_ALLOWED, f"You may not use {what} in this room", "update")
                 return
         if member.sends:
+            self._note_activity()  # the no-activity clock starts at this change, not at the last tick
             if msg.audio is not None:
                 member.audio = msg.audio
             if msg.video is not None:
@@ -735,6 +736,12 @@ class LiveRoom:
         self._watch = asyncio.ensure_future(self._watch_loop())
         self._tasks.add(self._watch)
         self._watch.add_done_callback(self._tasks.discard)
+
+    def _note_activity(self) -> None:
+        """Before a change of who sends what: if media is on until now, the no-activity clock restarts now (the
+        watch samples it only every POLICY_TICK_SECONDS, and a mute between two ticks counted from the earlier)."""
+        if self._last_activity is not None and self._media_on():
+            self._last_activity = self.config.now()
 
     def _media_on(self) -> bool:
         """Someone in the call has a microphone, camera or screen on (as its page reports it)."""
@@ -923,6 +930,7 @@ class LiveRoom:
             self._broadcast(p.KnockCancelled(participantId=participant_id), only=lambda m: m.is_host)
             await self._event("participant.knock_cancelled", knocker)
             return
+        self._note_activity()
         member = self.members.pop(participant_id, None)
         if member is None:
             return
