@@ -104,7 +104,6 @@ def load_model(model_dir: str | Path, cpu_threads: int = 0) -> Any:
 CLIP_SECONDS = 30.0
 #: ... and with no more silence than this between two of them (s); a longer pause starts a new clip
 CLIP_GAP_SECONDS = 5.0
-SAMPLE_RATE = 16000
 
 
 def speech_clips(chunks: list[dict[str, int]], *, max_seconds: float = CLIP_SECONDS,
